@@ -1,0 +1,3 @@
+"""weedseg: crop/weed segmentation with Selective Masking self-supervision."""
+
+__version__ = "0.1.0"

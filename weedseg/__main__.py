@@ -1,0 +1,5 @@
+import sys
+
+from weedseg.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the `weedseg` CLI, one module each (see weedseg/cli.py)."""

@@ -1,0 +1,1 @@
+"""Datasets: the canonical labeled format, converters, checks, the synthetic field generator."""

@@ -1,0 +1,117 @@
+"""Torch-free image reading and writing (OpenCV), shared by data tools, training and inference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from weedseg.atomic import atomic_path
+from weedseg.errors import WeedsegError
+
+
+class ImageReadError(WeedsegError, ValueError):
+    """An image file that cannot be decoded (missing, empty, truncated, not an image)."""
+
+
+def to_rgb8(image: np.ndarray, bands: tuple[int, int, int] | None = None) -> np.ndarray:
+    """Any decoded array (grey, RGB, RGBA, multi-band, 8/16-bit, float) -> HxWx3 uint8 RGB.
+
+    `bands` picks three channels (0-based) of a multi-band image; default: the first three.
+    16-bit and float data are scaled by their dtype range (float assumed 0..1).
+    """
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    elif bands is not None:
+        image = image[:, :, list(bands)]
+    else:
+        image = image[:, :, :3]
+    if image.dtype == np.uint8:
+        return np.ascontiguousarray(image)
+    if image.dtype == np.uint16:
+        return (image >> 8).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.floating):
+        return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    info = np.iinfo(image.dtype)
+    scaled = (image.astype(np.float64) - info.min) / (info.max - info.min)
+    return (scaled * 255.0 + 0.5).astype(np.uint8)
+
+
+def read_image(path: str | Path, bands: tuple[int, int, int] | None = None) -> np.ndarray:
+    """Decode an image file to HxWx3 uint8 RGB, applying EXIF orientation.
+
+    Raises ImageReadError with the file name and reason when it cannot be decoded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageReadError(f"{path}: empty file")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ImageReadError(f"{path}: not a decodable image (corrupt or unsupported format)")
+    if image.ndim == 3 and image.shape[2] >= 3:
+        # OpenCV decodes colour as BGR(A); reorder the first three channels to RGB.
+        image = np.concatenate([image[:, :, 2::-1], image[:, :, 3:]], axis=2)
+    image = _apply_exif_orientation(data, image)
+    return to_rgb8(image, bands)
+
+
+def _apply_exif_orientation(data: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """Rotate/flip as the JPEG's EXIF orientation tag says (IMREAD_UNCHANGED ignores it)."""
+    if data[:2].tobytes() != b"\xff\xd8":
+        return image
+    import io
+
+    from PIL import Image  # only JPEGs carry EXIF orientation in practice
+
+    try:
+        orientation = Image.open(io.BytesIO(data.tobytes())).getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - unreadable EXIF means "no rotation"
+        return image
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.swapaxes(a, 0, 1)[:, ::-1],
+        7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+        8: lambda a: np.swapaxes(a, 0, 1)[::-1],
+    }
+    op = ops.get(int(orientation))
+    return np.ascontiguousarray(op(image)) if op else image
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Decode a single-channel index mask PNG to HxW uint8."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ImageReadError(f"{path}: missing or empty mask")
+    mask = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if mask is None:
+        raise ImageReadError(f"{path}: not a decodable PNG (corrupt or truncated)")
+    if mask.ndim != 2:
+        raise ImageReadError(f"{path}: index mask must be single-channel, got shape {mask.shape}")
+    return mask.astype(np.uint8, copy=False)
+
+
+def encode_image(image: np.ndarray, ext: str, quality: int = 90) -> bytes:
+    """Encode HxW (index/grey) or HxWx3 RGB uint8 to PNG/JPEG/TIFF bytes."""
+    array = image[:, :, ::-1] if image.ndim == 3 else image
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext.lower() in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(ext, np.ascontiguousarray(array), params)
+    if not ok:
+        raise ValueError(f"cannot encode image of shape {image.shape} as {ext}")
+    return buf.tobytes()
+
+
+def write_image(path: str | Path, image: np.ndarray, quality: int = 90) -> None:
+    """Write HxW or HxWx3 RGB uint8 atomically; the format follows the suffix."""
+    path = Path(path)
+    data = encode_image(image, path.suffix, quality)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
