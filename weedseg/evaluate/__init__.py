@@ -1,0 +1,1 @@
+"""Evaluation: dataset-level confusion-matrix metrics, full-resolution tiled evaluation, reports."""
