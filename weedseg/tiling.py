@@ -32,17 +32,37 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * (length - tile) / (count - 1)) for i in range(count)]
 
 
-def blend_window(tile: int, overlap: int) -> np.ndarray:
-    """[tile, tile] weights: 1 in the centre, ramping down across the overlap band.
+def edge_ramp(tile: int, overlap: int, start: bool = True, end: bool = True) -> np.ndarray:
+    """[tile] weights along one axis of a window, tapered on the sides that meet another window.
 
-    Weights never reach 0, so pixels covered by one window only still get a prediction.
+    On a tapered side the outer quarter of the overlap band gets weight 0 (a network's output is
+    least reliable next to the tile edge it cannot see past), then a linear ramp to 1. The ramps of
+    two windows overlapping by `overlap` sum to 1. Sides on the image border keep weight 1.
     """
     ramp = np.ones(tile, dtype=np.float32)
-    if overlap > 0:
-        edge = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+    if overlap <= 0:
+        return ramp
+    margin = overlap // 4
+    edge = np.clip(
+        (np.arange(overlap, dtype=np.float32) - margin + 0.5) / (overlap - 2 * margin), 0, 1
+    )
+    if start:
         ramp[:overlap] = edge
+    if end:
         ramp[-overlap:] = edge[::-1]
-    return np.outer(ramp, ramp)
+    return ramp
+
+
+def blend_window(
+    tile: int, overlap: int, sides: tuple[bool, bool, bool, bool] = (True, True, True, True)
+) -> np.ndarray:
+    """[tile, tile] weights: 1 in the centre, tapered across the overlap band.
+
+    `sides` (top, bottom, left, right) says which edges meet a neighbouring window and are
+    tapered; edges on the image border keep weight 1, so every pixel gets a prediction.
+    """
+    top, bottom, left, right = sides
+    return np.outer(edge_ramp(tile, overlap, top, bottom), edge_ramp(tile, overlap, left, right))
 
 
 def pad_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -76,19 +96,17 @@ def predict_tiled(
 
     padded = pad_image(image, max(height, tile), max(width, tile))
     full_h, full_w = padded.shape[:2]
-    weights = blend_window(tile, overlap)
     probs = np.zeros((num_classes, full_h, full_w), dtype=np.float32)
     weight_sum = np.zeros((full_h, full_w), dtype=np.float32)
-    windows = [
-        (y, x)
-        for y in tile_starts(full_h, tile, overlap)
-        for x in tile_starts(full_w, tile, overlap)
-    ]
+    ys, xs = tile_starts(full_h, tile, overlap), tile_starts(full_w, tile, overlap)
+    windows = [(y, x) for y in ys for x in xs]
     for i in range(0, len(windows), batch_size):
         chunk = windows[i : i + batch_size]
         tiles = np.stack([padded[y : y + tile, x : x + tile] for y, x in chunk])
         out = run_batch(tiles)  # [n, K, tile, tile]
         for (y, x), tile_probs in zip(chunk, out, strict=True):
+            sides = (y > ys[0], y < ys[-1], x > xs[0], x < xs[-1])
+            weights = blend_window(tile, overlap, sides)
             probs[:, y : y + tile, x : x + tile] += tile_probs * weights
             weight_sum[y : y + tile, x : x + tile] += weights
     probs /= weight_sum

@@ -1,0 +1,140 @@
+"""weedseg.infer: Predictor on tiny ONNX bundles (no torch), tiling agreement, seams, rendering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bundles import CROP_RGB, SOIL_RGB, WEED_RGB, build_colour_bundle, field_image
+
+from weedseg.bundle import BundleError
+from weedseg.classes import DEFAULT_CLASSES
+from weedseg.errors import WeedsegError
+from weedseg.infer import Prediction, Predictor
+from weedseg.infer.analysis import class_fractions, weed_instances
+from weedseg.infer.predictor import resolve_providers
+from weedseg.infer.render import colorize, legend, overlay
+
+
+def _truth(image: np.ndarray) -> np.ndarray:
+    truth = np.zeros(image.shape[:2], dtype=np.uint8)
+    truth[(image == CROP_RGB).all(-1)] = 1
+    truth[(image == WEED_RGB).all(-1)] = 2
+    return truth
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return build_colour_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"layout": "NHWC"}, {"dynamic": False}], ids=["nchw", "nhwc-uint8", "static"]
+)
+def test_predict_any_size_and_layout(tmp_path, options) -> None:
+    predictor = Predictor.from_bundle(build_colour_bundle(tmp_path / "b", **options))
+    for height, width in [(37, 50), (64, 64), (150, 203)]:
+        image = field_image(height, width, seed=height)
+        prediction = predictor.predict(image, return_probs=True)
+        assert isinstance(prediction, Prediction)
+        assert prediction.labels.shape == (height, width)
+        assert prediction.labels.dtype == np.uint8
+        assert prediction.probs.shape == (3, height, width)
+        np.testing.assert_allclose(prediction.probs.sum(0), 1.0, atol=1e-4)
+        assert (prediction.labels == _truth(image)).mean() > 0.95
+        assert sum(prediction.fractions.values()) == pytest.approx(1.0)
+        assert set(prediction.timings_ms) == {"pre", "inference", "post"}
+
+
+def test_layouts_agree(tmp_path) -> None:
+    image = field_image(130, 170, seed=3)
+    nchw = Predictor.from_bundle(build_colour_bundle(tmp_path / "a")).predict(image)
+    nhwc = Predictor.from_bundle(build_colour_bundle(tmp_path / "b", layout="NHWC")).predict(image)
+    assert (nchw.labels == nhwc.labels).mean() > 0.999
+
+
+def test_predict_batch_matches_predict(bundle) -> None:
+    predictor = Predictor.from_bundle(bundle, batch_size=2)
+    images = [
+        field_image(40, 60, 1),
+        field_image(64, 50, 2),
+        field_image(40, 60, 3),
+        field_image(90, 80, 4),
+    ]
+    batched = predictor.predict_batch(images)
+    for image, result in zip(images, batched, strict=True):
+        np.testing.assert_array_equal(result.labels, predictor.predict(image).labels)
+
+
+def test_tiled_agrees_with_whole_image_pass(tmp_path) -> None:
+    root = build_colour_bundle(tmp_path / "b", smooth=7)
+    image = field_image(3000, 4000, seed=7)
+    tiled = Predictor.from_bundle(root, tile=512, overlap=64, batch_size=4).predict(image)
+    whole = Predictor.from_bundle(root, tile=4000, overlap=0).predict(image)
+    assert tiled.labels.shape == whole.labels.shape == (3000, 4000)
+    assert (tiled.labels == whole.labels).mean() >= 0.995
+
+
+def test_no_seams_in_uniform_region(bundle) -> None:
+    image = np.empty((200, 260, 3), dtype=np.uint8)
+    image[:] = SOIL_RGB
+    image[20:180, 20:240] = WEED_RGB  # spans many 64-px tiles and their overlaps
+    prediction = Predictor.from_bundle(bundle, tile=64, overlap=16).predict(image, True)
+    inner = prediction.probs[:, 30:170, 30:230]  # away from the region's own edges
+    assert (prediction.labels[30:170, 30:230] == 2).all()
+    assert np.ptp(inner, axis=(1, 2)).max() < 1e-4
+
+
+def test_static_bundle_refuses_other_tile(tmp_path) -> None:
+    root = build_colour_bundle(tmp_path / "b", dynamic=False, size=64)
+    with pytest.raises(WeedsegError, match="static"):
+        Predictor.from_bundle(root, tile=128)
+
+
+def test_tampered_bundle_is_refused(tmp_path) -> None:
+    root = build_colour_bundle(tmp_path / "b")
+    data = bytearray((root / "model.onnx").read_bytes())
+    data[-1] ^= 0xFF
+    (root / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="model.onnx"):
+        Predictor.from_bundle(root)
+
+
+def test_bad_input_and_providers(bundle) -> None:
+    predictor = Predictor.from_bundle(bundle, providers="cpu")
+    assert predictor.providers == ["CPUExecutionProvider"]
+    assert resolve_providers("auto")[-1] == "CPUExecutionProvider"
+    with pytest.raises(WeedsegError, match="HxWx3 uint8"):
+        predictor.predict(np.zeros((10, 10), dtype=np.uint8))
+    with pytest.raises(WeedsegError, match="not usable|not a"):
+        resolve_providers("NoSuchExecutionProvider")
+    with pytest.raises(BundleError, match="INT8"):
+        Predictor.from_bundle(bundle, precision="int8")
+
+
+def test_render() -> None:
+    labels = np.array([[0, 1], [2, 2]], dtype=np.uint8)
+    colours = colorize(labels, DEFAULT_CLASSES)
+    assert colours[0, 1].tolist() == [0, 255, 0] and colours[1, 0].tolist() == [255, 0, 0]
+    image = np.full((2, 2, 3), 100, dtype=np.uint8)
+    blended = overlay(image, labels, DEFAULT_CLASSES, alpha=0.5)
+    assert blended[0, 0].tolist() == [100, 100, 100]  # soil left clear
+    assert blended[1, 1].tolist() == [178, 50, 50]
+    assert legend(DEFAULT_CLASSES).shape[0] == 3 * 24
+
+
+def test_analysis() -> None:
+    labels = np.zeros((50, 60), dtype=np.uint8)
+    labels[5:15, 5:25] = 2  # 200 px
+    labels[30:33, 40:43] = 2  # 9 px
+    labels[40:50, 0:10] = 1
+    fractions = class_fractions(labels, DEFAULT_CLASSES)
+    assert fractions["weed"] == pytest.approx(209 / 3000)
+    instances = weed_instances(labels, class_id=2, min_area_px=10, gsd_cm=0.5, polygons=True)
+    assert len(instances) == 1
+    weed = instances[0]
+    assert weed["area_px"] == 200 and weed["area_cm2"] == pytest.approx(50.0)
+    assert weed["bbox"] == [5, 5, 20, 10]
+    assert weed["centroid"] == pytest.approx([14.5, 9.5])
+    xs, ys = zip(*weed["polygon"], strict=True)
+    assert (min(xs), max(xs), min(ys), max(ys)) == (5, 24, 5, 14)
+    assert len(weed_instances(labels, 2, min_area_px=1)) == 2

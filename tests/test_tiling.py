@@ -1,0 +1,64 @@
+"""weedseg.tiling: windows cover the image, blending weights sum to one, padding, exactness."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from weedseg.tiling import blend_window, edge_ramp, pad_image, predict_tiled, round_up, tile_starts
+
+
+def _colour_probs(tiles: np.ndarray) -> np.ndarray:
+    """A per-pixel 'model': probabilities from the RGB values, no context."""
+    x = tiles.astype(np.float32) + 1.0  # [N, h, w, 3]
+    return (x / x.sum(-1, keepdims=True)).transpose(0, 3, 1, 2)  # [N, 3, h, w]
+
+
+def test_tile_starts_cover_with_overlap() -> None:
+    assert tile_starts(100, 128, 16) == [0]
+    starts = tile_starts(1000, 256, 64)
+    assert starts[0] == 0 and starts[-1] + 256 == 1000
+    assert all(b - a <= 256 - 64 for a, b in zip(starts, starts[1:], strict=False))
+    with pytest.raises(ValueError):
+        tile_starts(1000, 64, 64)
+
+
+def test_ramps_of_neighbours_sum_to_one() -> None:
+    tile, overlap = 64, 16
+    ramp = edge_ramp(tile, overlap)
+    assert ramp[0] == 0 and ramp[tile // 2] == 1
+    np.testing.assert_allclose(ramp[:overlap] + ramp[:overlap][::-1], 1.0)
+    assert (edge_ramp(tile, overlap, start=False)[:overlap] == 1).all()
+    window = blend_window(tile, overlap, sides=(False, True, False, True))
+    assert window.shape == (tile, tile) and window[0, 0] == 1 and window[-1, -1] == 0
+
+
+def test_pad_image_and_round_up() -> None:
+    image = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+    padded = pad_image(image, 8, 9)
+    assert padded.shape == (8, 9, 3)
+    np.testing.assert_array_equal(padded[:5, :7], image)
+    assert pad_image(image[:1, :1], 4, 4).shape == (4, 4, 3)
+    assert round_up(33) == 64 and round_up(64) == 64
+
+
+@pytest.mark.parametrize("shape", [(40, 50), (300, 410), (129, 64)])
+def test_predict_tiled_is_exact_for_a_context_free_model(shape) -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    calls = []
+
+    def run_batch(tiles: np.ndarray) -> np.ndarray:
+        calls.append(tiles.shape)
+        return _colour_probs(tiles)
+
+    probs = predict_tiled(image, run_batch, 3, tile=64, overlap=16, batch_size=3)
+    assert probs.shape == (3, *shape)
+    np.testing.assert_allclose(probs, _colour_probs(image[None])[0], atol=1e-5)
+    assert all(n <= 3 for n, *_ in calls)
+    assert all(h % 32 == 0 and w % 32 == 0 for _, h, w, _ in calls)
+
+
+def test_predict_tiled_rejects_odd_tile() -> None:
+    with pytest.raises(ValueError, match="multiple of 32"):
+        predict_tiled(np.zeros((10, 10, 3), np.uint8), _colour_probs, 3, tile=100)

@@ -1,0 +1,287 @@
+"""Run a model bundle on images of any size with ONNX Runtime; torch-free.
+
+The bundle's manifest says everything needed: input layout and dtype, normalisation, classes,
+static or dynamic shapes, default tile. Small images are padded to a multiple of 32 and run in
+one pass; large ones go through `weedseg.tiling.predict_tiled` (overlapping, blended tiles).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from weedseg.bundle import Bundle, BundleError, load_bundle
+from weedseg.classes import ClassInfo
+from weedseg.errors import WeedsegError
+from weedseg.infer.analysis import class_fractions
+from weedseg.infer.prediction import Prediction
+from weedseg.tiling import SIZE_MULTIPLE, pad_image, predict_tiled, round_up
+
+PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+PROVIDER_ALIASES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+# GPU execution providers are separate libraries that need CUDA/TensorRT on the machine.
+_PROVIDER_LIBRARIES = {
+    "TensorrtExecutionProvider": "libonnxruntime_providers_tensorrt.so",
+    "CUDAExecutionProvider": "libonnxruntime_providers_cuda.so",
+}
+
+
+@functools.cache
+def provider_loads(provider: str) -> bool:
+    """Whether ONNX Runtime can actually load `provider` here (its libraries are installed)."""
+    import onnxruntime as ort
+
+    library = _PROVIDER_LIBRARIES.get(provider)
+    if library is None:
+        return True
+    path = Path(ort.__file__).parent / "capi" / library
+    if not path.is_file():
+        return provider in ort.get_available_providers()
+    try:
+        ctypes.CDLL(str(path))
+    except OSError:
+        return False
+    return True
+
+
+def resolve_providers(providers: str | Sequence[str] = "auto") -> list[str]:
+    """ONNX Runtime providers to use: "auto" = TensorRT > CUDA > CPU, whichever work here.
+
+    Also accepts a comma-separated string or list of names ("cuda,cpu" or full provider names).
+    """
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if isinstance(providers, str):
+        if providers == "auto":
+            return [p for p in PREFERRED_PROVIDERS if p in available and provider_loads(p)]
+        providers = [p.strip() for p in providers.split(",") if p.strip()]
+    chosen = [PROVIDER_ALIASES.get(p.lower(), p) for p in providers]
+    for name in chosen:
+        if name not in available or not provider_loads(name):
+            raise WeedsegError(
+                f"execution provider {name} is not usable here (available: "
+                f"{', '.join(p for p in available if provider_loads(p))})"
+            )
+    return chosen
+
+
+@dataclass
+class _Clock:
+    """Milliseconds spent in pre-processing and in the model during one prediction."""
+
+    pre: float = 0.0
+    inference: float = 0.0
+
+
+class Predictor:
+    """A loaded bundle ready to segment HxWx3 uint8 RGB images."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        session,
+        tile: int | None = None,
+        overlap: int | None = None,
+        batch_size: int = 4,
+    ) -> None:
+        manifest = bundle.manifest
+        self.bundle = bundle
+        self.manifest = manifest
+        self.classes: tuple[ClassInfo, ...] = manifest.class_infos()
+        self.num_classes = len(self.classes)
+        self.session = session
+        self.batch_size = max(1, batch_size)
+        self._input = session.get_inputs()[0]
+        self._nhwc = manifest.input.layout.upper() == "NHWC"
+        self._output = "probs" if "probs" in [o.name for o in session.get_outputs()] else "labels"
+        batch_dim, height, width = (
+            self._input.shape[:3] if self._nhwc else [self._input.shape[i] for i in (0, 2, 3)]
+        )
+        self._fixed_batch = batch_dim if isinstance(batch_dim, int) else None
+        fixed = isinstance(height, int) and isinstance(width, int)
+        self._fixed_size = (height, width) if fixed else None
+        self.tile, self.overlap = self._choose_tile(tile, overlap)
+        mean = np.asarray(manifest.mean, dtype=np.float32)
+        std = np.asarray(manifest.std, dtype=np.float32)
+        self._scale = 1.0 / (255.0 * std)
+        self._shift = -mean / std
+
+    @classmethod
+    def from_bundle(
+        cls,
+        path: str | Path,
+        providers: str | Sequence[str] = "auto",
+        precision: str = "fp32",
+        tile: int | None = None,
+        overlap: int | None = None,
+        batch_size: int = 4,
+        threads: int | None = None,
+    ) -> Predictor:
+        """Load and verify a bundle folder and open an ONNX Runtime session on it.
+
+        `precision="int8"` runs the bundle's `model.int8.onnx`; `threads` caps CPU threads.
+        """
+        import onnxruntime as ort
+
+        bundle = load_bundle(path)
+        if precision == "int8":
+            if bundle.int8_path is None:
+                raise BundleError(f"{path}: bundle has no INT8 model (export with --int8)")
+            model_path = bundle.int8_path
+        elif precision == "fp32":
+            model_path = bundle.onnx_path
+        else:
+            raise WeedsegError(f"precision must be fp32 or int8, got {precision!r}")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        session = ort.InferenceSession(
+            str(model_path), sess_options=options, providers=resolve_providers(providers)
+        )
+        return cls(bundle, session, tile=tile, overlap=overlap, batch_size=batch_size)
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self.session.get_providers())
+
+    def describe(self) -> str:
+        """One line for logs: model, providers, tile and input type."""
+        shape = "dynamic" if self._fixed_size is None else "x".join(map(str, self._fixed_size))
+        return (
+            f"{self.manifest.model_name} ({self.num_classes} classes) on "
+            f"{', '.join(self.providers)}; input {self.manifest.input.layout} "
+            f"{self.manifest.input.dtype} {shape}; tile {self.tile} overlap {self.overlap}"
+        )
+
+    def _choose_tile(self, tile: int | None, overlap: int | None) -> tuple[int, int]:
+        if self._fixed_size is not None:
+            height, width = self._fixed_size
+            if height != width:
+                raise BundleError(f"static bundle input {height}x{width} is not square")
+            if tile is not None and tile != height:
+                raise WeedsegError(
+                    f"this bundle was exported at a static {height}x{width}: the tile must be "
+                    f"{height} (got {tile}); re-export with --dynamic for other sizes"
+                )
+            tile = height
+        tile = tile or self.manifest.tile.size
+        if tile % SIZE_MULTIPLE:
+            raise WeedsegError(f"tile must be a multiple of {SIZE_MULTIPLE}, got {tile}")
+        overlap = self.manifest.tile.overlap if overlap is None else overlap
+        if not 0 <= overlap < tile // 2:
+            raise WeedsegError(f"overlap must be in [0, tile/2), got {overlap} for tile {tile}")
+        return tile, overlap
+
+    def _preprocess(self, tiles: np.ndarray) -> np.ndarray:
+        """tiles [N, h, w, 3] uint8 -> the model's input (NCHW float32 normalised or NHWC uint8)."""
+        if self._nhwc:
+            return np.ascontiguousarray(tiles)
+        x = tiles.astype(np.float32) * self._scale + self._shift  # [N, h, w, 3]
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # [N, 3, h, w]
+
+    def _run_batch(self, tiles: np.ndarray, clock: _Clock) -> np.ndarray:
+        """tiles [N, h, w, 3] uint8 -> probabilities [N, K, h, w] float32."""
+        count, height, width = tiles.shape[:3]
+        if self._fixed_size is not None and (height, width) != self._fixed_size:
+            full_h, full_w = self._fixed_size
+            tiles = np.stack([pad_image(t, full_h, full_w) for t in tiles])
+        step = self._fixed_batch or count
+        outputs = []
+        for start in range(0, count, step):
+            chunk = tiles[start : start + step]
+            if self._fixed_batch and len(chunk) < self._fixed_batch:
+                filler = np.zeros((self._fixed_batch - len(chunk), *chunk.shape[1:]), chunk.dtype)
+                chunk = np.concatenate([chunk, filler])
+            t0 = time.perf_counter()
+            x = self._preprocess(chunk)
+            t1 = time.perf_counter()
+            out = self.session.run([self._output], {self._input.name: x})[0]
+            clock.pre += (t1 - t0) * 1000
+            clock.inference += (time.perf_counter() - t1) * 1000
+            outputs.append(out[: min(step, count - start)])
+        out = np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
+        if self._output == "labels":  # no probabilities exported: blend one-hot votes
+            out = (out[:, None] == np.arange(self.num_classes)[None, :, None, None]).astype(
+                np.float32
+            )
+        return out[:, :, :height, :width]  # [N, K, h, w]
+
+    def _finish(
+        self, probs: np.ndarray, clock: _Clock, started: float, return_probs: bool
+    ) -> Prediction:
+        """probs [K, H, W] -> Prediction with labels, fractions and timings."""
+        labels = probs.argmax(axis=0).astype(np.uint8)  # [H, W]
+        fractions = class_fractions(labels, self.classes)
+        total = (time.perf_counter() - started) * 1000
+        timings = {
+            "pre": clock.pre,
+            "inference": clock.inference,
+            "post": max(total - clock.pre - clock.inference, 0.0),
+        }
+        return Prediction(labels, probs if return_probs else None, fractions, timings)
+
+    def predict(self, image: np.ndarray, return_probs: bool = False) -> Prediction:
+        """Segment one HxWx3 uint8 RGB image; the class map has the image's size."""
+        _check_image(image)
+        started, clock = time.perf_counter(), _Clock()
+        probs = predict_tiled(
+            image,
+            functools.partial(self._run_batch, clock=clock),
+            self.num_classes,
+            tile=self.tile,
+            overlap=self.overlap,
+            batch_size=self.batch_size,
+        )
+        return self._finish(probs, clock, started, return_probs)
+
+    def predict_batch(
+        self, images: Sequence[np.ndarray], return_probs: bool = False
+    ) -> list[Prediction]:
+        """Segment several images; those that fit in one tile run together, by padded size."""
+        results: list[Prediction | None] = [None] * len(images)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(images):
+            _check_image(image)
+            height, width = image.shape[:2]
+            if height <= self.tile and width <= self.tile:
+                groups.setdefault((round_up(height), round_up(width)), []).append(i)
+            else:
+                results[i] = self.predict(image, return_probs)
+        for (full_h, full_w), indices in groups.items():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                clock = _Clock()
+                tiles = np.stack([pad_image(images[i], full_h, full_w) for i in chunk])
+                probs = self._run_batch(tiles, clock)  # [n, K, full_h, full_w]
+                share = _Clock(clock.pre / len(chunk), clock.inference / len(chunk))
+                for i, image_probs in zip(chunk, probs, strict=True):
+                    height, width = images[i].shape[:2]
+                    # each image is charged its share of the batch, then its own post-processing
+                    started = time.perf_counter() - (share.pre + share.inference) / 1000
+                    cropped = np.ascontiguousarray(image_probs[:, :height, :width])
+                    results[i] = self._finish(cropped, share, started, return_probs)
+        return results  # type: ignore[return-value]
+
+    def warmup(self) -> None:
+        """Run one tile so the first real request does not pay for lazy initialisation."""
+        self._run_batch(np.zeros((1, self.tile, self.tile, 3), dtype=np.uint8), _Clock())
+
+
+def _check_image(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise WeedsegError(
+            f"expected an HxWx3 uint8 RGB image, got shape {image.shape} dtype {image.dtype}"
+        )
