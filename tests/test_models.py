@@ -1,0 +1,56 @@
+"""Model presets: build, shapes, head swap, size errors, spec round-trip, FLOP counting."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from weedseg.errors import WeedsegError
+from weedseg.models import (
+    PRESETS,
+    ModelSpec,
+    build_model,
+    count_gflops,
+    replace_head,
+    spec_from_name,
+)
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("name", ["unet-resnet18-tiny", "unet-mobilenetv3-lite", "fpn-mobilenetv3"])
+def test_preset_maps_image_to_same_size_output(name):
+    model = build_model(name, out_channels=3).eval()
+    with torch.no_grad():
+        y = model(torch.randn(1, 3, 64, 96))
+    assert y.shape == (1, 3, 64, 96)
+
+
+def test_required_presets_exist_and_round_trip():
+    for name in ("unet-resnet18", "unet-resnet34", "unet-mobilenetv3", "unet-mobilenetv3-lite"):
+        spec = PRESETS[name]
+        assert ModelSpec.from_dict(spec.to_dict()) == spec
+    assert spec_from_name("fpn:resnet18") == ModelSpec("fpn", "resnet18")
+    with pytest.raises(WeedsegError, match="unknown model"):
+        spec_from_name("vit-huge")
+
+
+def test_input_not_multiple_of_32_fails_clearly():
+    model = build_model("unet-resnet18-tiny", out_channels=3)
+    with pytest.raises(WeedsegError, match="multiple of 32"):
+        model(torch.zeros(1, 3, 60, 64))
+
+
+def test_replace_head_keeps_everything_else():
+    model = build_model("unet-resnet18-tiny", out_channels=3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    replace_head(model, 5)
+    after = model.state_dict()
+    changed = {k for k in after if k not in before or after[k].shape != before[k].shape}
+    assert changed == {"segmentation_head.0.weight", "segmentation_head.0.bias"}
+    assert model.eval()(torch.zeros(1, 3, 32, 32)).shape == (1, 5, 32, 32)
+
+
+def test_light_presets_stay_under_8_gflop_at_512():
+    assert count_gflops(build_model("unet-mobilenetv3-lite", 3), 512) < 8.0
+    assert count_gflops(build_model("fpn-mobilenetv3", 3), 512) < 8.0

@@ -1,0 +1,90 @@
+"""Run folders: config + metrics + images + checkpoints, resume state, sampler determinism."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from weedseg.checkpoint import load_checkpoint
+from weedseg.errors import WeedsegError
+from weedseg.models import build_model, spec_from_name
+from weedseg.runs import EpochSampler, RunDir, SeededSamples
+
+torch.set_num_threads(1)
+SPEC = spec_from_name("unet-resnet18-tiny")
+
+
+@dataclass
+class Cfg:
+    lr: float = 0.1
+    size: tuple[int, int] = (64, 64)
+
+
+def test_run_folder_layout_and_resume_state(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.start(Cfg())
+    model = build_model(SPEC, 3)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (s + 1))
+    model(torch.randn(2, 3, 32, 32)).mean().backward()
+    opt.step()
+    sched.step()
+    run.log(1, {"train/loss": 0.5})
+    run.write_image("strip.png", np.zeros((8, 8, 3), np.uint8))
+    run.save(2, model, opt, sched, spec=SPEC, task="reconstruction", meta={"seed": 0}, every=2)
+    assert run.save_best(model, spec=SPEC, task="segmentation", meta={}, score=0.5)
+    assert not run.save_best(model, spec=SPEC, task="segmentation", meta={}, score=0.4)
+    run.close()
+    root = tmp_path / "run"
+    assert run.saved_config() == {"lr": 0.1, "size": [64, 64]}
+    assert json.loads((root / "metrics.jsonl").read_text())["train/loss"] == 0.5
+    assert any((root / "tb").iterdir()) and (root / "images" / "strip.png").is_file()
+    assert (root / "checkpoints" / "step_000002.json").is_file()
+    assert load_checkpoint(root, which="last").meta["step"] == 2
+
+    with pytest.raises(WeedsegError, match="already holds a run"):
+        RunDir(root).start(Cfg())
+    resumed = RunDir(root, resume=True)
+    resumed.start(Cfg())
+    assert resumed.best_score == 0.5
+    model2 = build_model(SPEC, 3)
+    opt2 = torch.optim.Adam(model2.parameters(), lr=0.1)
+    sched2 = torch.optim.lr_scheduler.LambdaLR(opt2, lambda s: 1.0 / (s + 1))
+    state = resumed.load_state(model2, opt2, sched2)
+    assert state.step == 2 and sched2.last_epoch == sched.last_epoch
+    assert opt2.state_dict()["state"][0]["step"] == opt.state_dict()["state"][0]["step"]
+    for a, b in zip(model.state_dict().values(), model2.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_resume_without_run_fails(tmp_path):
+    with pytest.raises(WeedsegError, match="nothing to resume"):
+        RunDir(tmp_path / "none", resume=True).start(Cfg())
+
+
+def test_sampler_resumes_mid_epoch_and_shards_ranks():
+    full = EpochSampler(10, seed=3)
+    stream = iter(full)
+    first = [next(stream) for _ in range(25)]
+    later = EpochSampler(10, seed=3)
+    later.set_position(*divmod(13, later.epoch_size))
+    stream = iter(later)
+    assert [next(stream) for _ in range(12)] == first[13:]
+    ranks = [EpochSampler(10, seed=3, rank=r, world_size=2).epoch_order(0) for r in range(2)]
+    assert sorted(ranks[0] + ranks[1]) == list(range(10))
+
+
+def test_seeded_samples_repeat_their_randomness():
+    class Noise(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, index):
+            return torch.rand(1).item() + index
+
+    ds = SeededSamples(Noise())
+    assert ds[(1, 42)] == ds[(1, 42)] != ds[(1, 43)]

@@ -1,0 +1,210 @@
+"""Model checkpoints: `<path>.safetensors` (weights) + `<path>.json` (spec, task, metadata).
+
+The JSON sidecar holds the architecture, so a checkpoint rebuilds its own model:
+
+    save_checkpoint("runs/pre/checkpoints/last", model, spec=spec, task="reconstruction",
+                    meta={"mean": [...], "std": [...], "step": 1000})
+    loaded = load_checkpoint("runs/pre")                    # a run folder, a stem or either file
+    seg = build_model(loaded.spec, out_channels=3)
+    print(transfer_weights(seg, "runs/pre").summary())      # what carried over, what is new
+
+Weights are read with safetensors only (no pickle); both files are written atomically, the JSON
+last, so a checkpoint whose JSON exists is complete.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from weedseg.atomic import atomic_path, write_atomic
+from weedseg.errors import WeedsegError
+from weedseg.models import ModelSpec, build_model
+
+FORMAT = "weedseg-checkpoint"
+FORMAT_VERSION = 1
+TASKS = ("reconstruction", "segmentation")
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A model rebuilt from a checkpoint, with what its sidecar says about it."""
+
+    model: nn.Module
+    spec: ModelSpec
+    task: str
+    meta: dict[str, Any]
+    path: Path  # stem: `path.with_suffix(".json")` is the sidecar
+
+
+@dataclass
+class TransferReport:
+    """What `transfer_weights` carried over, what the model keeps fresh, what it dropped."""
+
+    carried: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # in the source, unused (name or shape)
+
+    def summary(self) -> str:
+        lines = [
+            f"carried {len(self.carried)} tensors, new {len(self.new)}, "
+            f"skipped {len(self.skipped)} from the source"
+        ]
+        if self.new:
+            lines.append("new: " + ", ".join(self.new))
+        if self.skipped:
+            lines.append("skipped: " + ", ".join(self.skipped))
+        return "\n".join(lines)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside DDP / torch.compile wrappers."""
+    while True:
+        if hasattr(model, "module") and isinstance(model.module, nn.Module):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def state_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict as contiguous CPU tensors (safetensors-ready)."""
+    return {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    spec: ModelSpec,
+    task: str,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write `<path>.safetensors` and `<path>.json` atomically; return the stem."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    stem = _stem(Path(path))
+    tensors = state_tensors(model)
+    with atomic_path(stem.with_suffix(".safetensors")) as tmp:
+        save_file(tensors, str(tmp))
+    sidecar = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "spec": spec.to_dict(),
+        "task": task,
+        "out_channels": _out_channels(model),
+        "weights": stem.with_suffix(".safetensors").name,
+        "meta": meta or {},
+    }
+    write_atomic(stem.with_suffix(".json"), json.dumps(sidecar, indent=2, default=_jsonable))
+    return stem
+
+
+def resolve_checkpoint(path_or_run: str | Path, which: str | None = None) -> Path:
+    """The checkpoint stem for a run folder, a stem, or either of its two files.
+
+    A run folder resolves to `checkpoints/<which>`; with `which=None`, `best` when the run has
+    one (segmentation runs keep the best by validation score) else `last`.
+    """
+    path = Path(path_or_run)
+    if path.is_dir():
+        folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        names = [which] if which else ["best", "last"]
+        for name in names:
+            if (folder / f"{name}.json").is_file():
+                return folder / name
+        raise WeedsegError(f"{path}: no checkpoint {' or '.join(names)} in {folder}")
+    stem = _stem(path)
+    if not stem.with_suffix(".json").is_file():
+        sidecar = stem.with_suffix(".json")
+        raise WeedsegError(f"{path}: not a weedseg checkpoint ({sidecar} missing)")
+    return stem
+
+
+def read_sidecar(stem: Path) -> dict[str, Any]:
+    """The parsed JSON sidecar of a checkpoint stem, checked for format."""
+    sidecar_path = stem.with_suffix(".json")
+    try:
+        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise WeedsegError(f"{sidecar_path}: unreadable checkpoint metadata ({exc})") from exc
+    if sidecar.get("format") != FORMAT:
+        raise WeedsegError(f"{sidecar_path}: not a weedseg checkpoint")
+    return sidecar
+
+
+def load_tensors(stem: Path) -> dict[str, torch.Tensor]:
+    """The weights of a checkpoint stem (safetensors, never pickle)."""
+    weights = stem.with_suffix(".safetensors")
+    if not weights.is_file():
+        raise WeedsegError(f"{weights}: checkpoint weights missing")
+    try:
+        return load_file(str(weights))
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise WeedsegError(f"{weights}: unreadable checkpoint weights ({exc})") from exc
+
+
+def load_checkpoint(path_or_run: str | Path, which: str | None = None) -> LoadedCheckpoint:
+    """Rebuild the model a checkpoint describes and load its weights (strictly)."""
+    stem = resolve_checkpoint(path_or_run, which)
+    sidecar = read_sidecar(stem)
+    spec = ModelSpec.from_dict(sidecar["spec"])
+    model = build_model(spec, out_channels=int(sidecar["out_channels"]))
+    tensors = load_tensors(stem)
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise WeedsegError(f"{stem}: weights do not match {spec}: {exc}") from exc
+    return LoadedCheckpoint(
+        model=model, spec=spec, task=sidecar["task"], meta=sidecar.get("meta", {}), path=stem
+    )
+
+
+def transfer_weights(
+    model: nn.Module, source: str | Path | dict[str, torch.Tensor], which: str | None = None
+) -> TransferReport:
+    """Load every source tensor whose name and shape match the model's; report the rest."""
+    if isinstance(source, dict):
+        tensors = source
+    else:
+        tensors = load_tensors(resolve_checkpoint(source, which))
+    target = unwrap(model)
+    own = target.state_dict()
+    report = TransferReport()
+    matched = {}
+    for name, tensor in tensors.items():
+        if name in own and own[name].shape == tensor.shape:
+            matched[name] = tensor
+            report.carried.append(name)
+        else:
+            report.skipped.append(name)
+    report.new = [name for name in own if name not in matched]
+    target.load_state_dict(matched, strict=False)
+    return report
+
+
+def _stem(path: Path) -> Path:
+    return path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
+
+
+def _out_channels(model: nn.Module) -> int:
+    return int(unwrap(model).segmentation_head[0].out_channels)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"not JSON-serialisable in checkpoint metadata: {type(value).__name__}")
