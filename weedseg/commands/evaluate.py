@@ -1,0 +1,62 @@
+"""`weedseg evaluate`: full-resolution scores of a segmentation checkpoint on a dataset split."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "evaluate a segmentation model on a labeled split (mIoU, per-class IoU, report folder)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="fine-tuning run folder or checkpoint")
+    parser.add_argument("--data", required=True, help="labeled dataset root (dataset.yaml)")
+    parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    parser.add_argument("--out", required=True, help="report folder to write")
+    parser.add_argument("--tile", type=int, default=512, help="sliding-window size (x32)")
+    parser.add_argument("--overlap", type=int, default=64, help="window overlap in pixels")
+    parser.add_argument("--batch", type=int, default=4, help="windows per forward pass")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="resize images first (1.0 = full resolution)"
+    )
+    parser.add_argument("--worst", type=int, default=4, help="overlays of the N worst images")
+    parser.add_argument("--which", choices=["best", "last"], help="checkpoint of a run folder")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--force", action="store_true", help="replace an existing report folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from weedseg.evaluate.evaluator import EvaluateConfig, run_evaluate
+
+    config = EvaluateConfig(
+        model=args.model,
+        data=args.data,
+        split=args.split,
+        out=args.out,
+        tile=args.tile,
+        overlap=args.overlap,
+        batch=args.batch,
+        scale=args.scale,
+        worst=args.worst,
+        which=args.which,
+        device=args.device,
+        force=args.force,
+    )
+    print("evaluate:", ", ".join(f"{k}={v}" for k, v in asdict(config).items()))
+    report = run_evaluate(config)
+    scores = report["metrics"]
+    print(f"{'class':<12}{'IoU':>10}{'recall':>10}{'precision':>10}")
+    for name, c in scores["per_class"].items():
+        print(f"{name:<12}{_fmt(c['iou']):>10}{_fmt(c['recall']):>10}{_fmt(c['precision']):>10}")
+    print(
+        f"mIoU {_fmt(scores['mIoU'])}  aAcc {_fmt(scores['aAcc'])}  mAcc {_fmt(scores['mAcc'])}"
+        f"  ({report['images']} images, {len(report['skipped'])} skipped)"
+    )
+    print(f"Speed: {report['speed_ms_per_image']:.1f} ms per image (tiling included)")
+    print(f"Report: {config.out}/report.md")
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
