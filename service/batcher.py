@@ -1,0 +1,174 @@
+"""Micro-batching: concurrent requests are run together as one model batch in a worker thread.
+
+The event loop only queues work and awaits futures, so health checks and metrics stay instant
+while the model runs. A batch is dispatched when it is full, when its oldest request has waited
+`max_wait_ms`, or at once when no other request is on its way (being read or decoded), so a
+lone robot never pays the batching wait. The queue is bounded: a full queue is refused at once
+(the route answers 503).
+
+The model lives in a `ModelHandle`; reload swaps the handle between batches. Each batch takes
+the handle once when it starts, so requests already running finish on the model they began with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("weedseg.service")
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """A loaded predictor and what identifies it (shown in /v1/model, headers and metrics)."""
+
+    predictor: Any  # weedseg.infer.Predictor (anything with predict_batch and manifest)
+    bundle_path: str
+    version: str  # model name + model.onnx sha256 prefix
+    loaded_at: float = field(default_factory=time.time)
+
+
+class QueueFullError(Exception):
+    """The bounded queue is full: the caller should answer 503 with Retry-After."""
+
+
+@dataclass
+class BatchResult:
+    """One request's prediction plus how long it queued and which model answered."""
+
+    prediction: Any  # weedseg.infer.Prediction
+    handle: ModelHandle
+    queue_ms: float
+    batch_size: int
+
+
+@dataclass
+class _Job:
+    image: np.ndarray  # [H, W, 3] uint8 RGB
+    future: asyncio.Future
+    enqueued: float
+
+
+BatchObserver = Callable[[int, float], None]  # (batch size, inference seconds)
+
+
+class MicroBatcher:
+    """Gathers queued images into batches and runs them on the current model off the loop."""
+
+    def __init__(
+        self,
+        batch_size: int,
+        max_wait_ms: float,
+        queue_limit: int,
+        on_batch: BatchObserver | None = None,
+    ) -> None:
+        self.batch_size = batch_size
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.queue_limit = queue_limit
+        self.on_batch = on_batch
+        self.handle: ModelHandle | None = None
+        self.arriving = 0  # requests being read/decoded that will be submitted soon
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._task: asyncio.Task | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weedseg-infer")
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting for a batch (not counting the one running)."""
+        return self._queue.qsize() if self._queue is not None else 0
+
+    @contextmanager
+    def arrival(self) -> Iterator[None]:
+        """Mark a request as on its way (while its body is read and decoded)."""
+        self.arriving += 1
+        try:
+            yield
+        finally:
+            self.arriving -= 1
+
+    def swap(self, handle: ModelHandle) -> ModelHandle | None:
+        """Serve `handle` from the next batch on; returns the previous one."""
+        previous, self.handle = self.handle, handle
+        return previous
+
+    def start(self) -> None:
+        self._queue = asyncio.Queue(maxsize=self.queue_limit)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="weedseg-batcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    async def submit(self, image: np.ndarray) -> BatchResult:
+        """Queue one image and wait for its prediction; QueueFullError when the queue is full."""
+        if self._queue is None:
+            raise RuntimeError("batcher not started")
+        job = _Job(image, asyncio.get_running_loop().create_future(), time.perf_counter())
+        try:
+            self._queue.put_nowait(job)
+        except asyncio.QueueFull as exc:
+            raise QueueFullError from exc
+        return await job.future
+
+    async def run_in_worker(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` on the inference thread, between batches (used to warm up a new model)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def _gather(self) -> list[_Job]:
+        """The next batch: up to batch_size jobs, waiting at most max_wait after the oldest."""
+        assert self._queue is not None
+        jobs = [await self._queue.get()]
+        deadline = jobs[0].enqueued + self.max_wait_s
+        while len(jobs) < self.batch_size:
+            try:
+                jobs.append(self._queue.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0 or self.arriving == 0:
+                break
+            try:
+                jobs.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
+        return jobs
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = await self._gather()
+            jobs = [j for j in jobs if not j.future.done()]  # skip requests already cancelled
+            if not jobs:
+                continue
+            handle = self.handle
+            started = time.perf_counter()
+            try:
+                if handle is None:
+                    raise RuntimeError("no model loaded")
+                predictions = await loop.run_in_executor(
+                    self._executor, handle.predictor.predict_batch, [j.image for j in jobs]
+                )
+            except Exception as exc:  # noqa: BLE001 - the error goes to every waiting request
+                log.exception("batch of %d failed", len(jobs))
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                continue
+            seconds = time.perf_counter() - started
+            if self.on_batch is not None:
+                self.on_batch(len(jobs), seconds)
+            for job, prediction in zip(jobs, predictions, strict=True):
+                if not job.future.done():
+                    queue_ms = (started - job.enqueued) * 1000.0
+                    job.future.set_result(BatchResult(prediction, handle, queue_ms, len(jobs)))

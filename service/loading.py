@@ -1,0 +1,29 @@
+"""Loading a bundle into a warmed-up `ModelHandle` (startup and /v1/admin/reload)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service.batcher import ModelHandle
+from service.settings import Settings
+
+
+def model_version(manifest) -> str:
+    """`<model name>@<first 12 hex of model.onnx's sha256>`: changes whenever the weights do."""
+    digest = manifest.files.get("model.onnx", "")[:12] or "unversioned"
+    return f"{manifest.model_name}@{digest}"
+
+
+def load_handle(path: Path, settings: Settings) -> ModelHandle:
+    """Verify and load a bundle, run one warm-up batch; raises BundleError for a bad bundle."""
+    from weedseg.infer import Predictor
+
+    predictor = Predictor.from_bundle(
+        path,
+        providers=settings.providers,
+        precision=settings.precision,
+        batch_size=settings.batch_size,
+    )
+    if settings.warmup:
+        predictor.warmup()
+    return ModelHandle(predictor, str(path), model_version(predictor.manifest))

@@ -1,0 +1,59 @@
+"""The path every prediction request takes: read the upload, decode off the loop, batch, predict."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from service import uploads
+from service.batcher import BatchResult, MicroBatcher, QueueFullError
+from service.errors import not_ready, overloaded
+from service.settings import Settings
+
+
+@dataclass
+class Segmented:
+    image: np.ndarray  # [H, W, 3] uint8 RGB as decoded
+    result: BatchResult
+    timings_ms: dict[str, float]
+
+    @property
+    def labels(self) -> np.ndarray:  # [H, W] uint8 class ids
+        return self.result.prediction.labels
+
+
+async def segment_upload(request: Request, settings: Settings, batcher: MicroBatcher) -> Segmented:
+    """Predict the uploaded image; raises ApiError for bad input, overload or no model."""
+    if batcher.handle is None:
+        raise not_ready()
+    started = time.perf_counter()
+    with batcher.arrival():
+        data = await uploads.read_upload(request, settings.max_upload_bytes)
+        read_done = time.perf_counter()
+        image = await run_in_threadpool(uploads.decode, data, settings.max_pixels)
+        decoded = time.perf_counter()
+    try:
+        result = await batcher.submit(image)
+    except QueueFullError as exc:
+        raise overloaded(retry_after_s=1) from exc
+    timings = {
+        "read": (read_done - started) * 1000.0,
+        "decode": (decoded - read_done) * 1000.0,
+        "queue": result.queue_ms,
+        **{k: float(v) for k, v in result.prediction.timings_ms.items()},
+    }
+    return Segmented(image, result, timings)
+
+
+def timing_headers(segmented: Segmented, extra_ms: dict[str, float]) -> dict[str, str]:
+    """Server-Timing (shown by browsers' dev tools) and the model version."""
+    timings = {**segmented.timings_ms, **extra_ms}
+    return {
+        "Server-Timing": ", ".join(f"{k};dur={v:.2f}" for k, v in timings.items()),
+        "X-Weedseg-Model": segmented.result.handle.version,
+        "X-Weedseg-Batch-Size": str(segmented.result.batch_size),
+    }

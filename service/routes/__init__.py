@@ -1,0 +1,1 @@
+"""One router per resource: segment, lanes, model, health, admin, metrics, the page."""

@@ -1,0 +1,69 @@
+"""POST /v1/admin/reload: load a new bundle, warm it up, swap it in without dropping requests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Request
+
+from service.deps import BatcherDep, MetricsDep, SettingsDep, require_admin_key
+from service.errors import ApiError, bad_parameter
+from service.loading import load_handle
+from service.schemas import ErrorBody, ReloadRequest, ReloadResponse
+from service.settings import Settings
+
+router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key)])
+
+
+def resolve_bundle(requested: str | None, current: str | None, settings: Settings) -> Path:
+    """The bundle folder to load; a requested path must stay inside the reload root."""
+    if requested is None:
+        if current is None:
+            raise bad_parameter("no bundle is being served; name one in the request body")
+        return Path(current)
+    root = settings.bundle_root
+    if root is None:
+        raise bad_parameter("the server has no reload root (set WEEDSEG_RELOAD_ROOT)")
+    root = root.resolve()
+    path = (root / requested).resolve()
+    if path != root and root not in path.parents:
+        raise bad_parameter(f"bundle {requested!r} is outside the reload root")
+    return path
+
+
+@router.post(
+    "/v1/admin/reload",
+    summary="Load, warm up and swap in a bundle; the old model serves until the swap",
+    response_model=ReloadResponse,
+    responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+async def reload_model(
+    request: Request,
+    settings: SettingsDep,
+    batcher: BatcherDep,
+    metrics: MetricsDep,
+    body: Annotated[ReloadRequest | None, Body()] = None,
+) -> ReloadResponse:
+    current = batcher.handle.bundle_path if batcher.handle is not None else None
+    path = resolve_bundle(body.bundle if body else None, current, settings)
+    lock: asyncio.Lock = request.app.state.reload_lock
+    async with lock:
+        started = time.perf_counter()
+        try:
+            # Loaded in a side thread: the serving model keeps answering meanwhile.
+            handle = await asyncio.to_thread(load_handle, path, settings)
+        except Exception as exc:  # noqa: BLE001 - whatever breaks the new bundle, keep the old
+            metrics.reloads.labels("refused").inc()
+            detail = f"{path}: {exc}; the previous model keeps serving"
+            raise ApiError(422, "bad_bundle", detail) from exc
+        previous = batcher.swap(handle)
+    metrics.reloads.labels("ok").inc()
+    metrics.set_model(handle.version)
+    return ReloadResponse(
+        previous=previous.version if previous else None,
+        current=handle.version,
+        load_ms=round((time.perf_counter() - started) * 1000.0, 1),
+    )

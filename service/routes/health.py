@@ -1,0 +1,29 @@
+"""Liveness and readiness probes (never touch the model, so they answer instantly under load)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from service.deps import BatcherDep
+from service.errors import not_ready
+from service.schemas import ErrorBody, Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers", response_model=Health)
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: a model is loaded and warmed up",
+    response_model=Health,
+    responses={503: {"model": ErrorBody}},
+)
+async def readyz(request: Request, batcher: BatcherDep) -> Health:
+    if batcher.handle is None:
+        error = request.app.state.load_error
+        raise not_ready(f"the model failed to load: {error}" if error else "the model is loading")
+    return Health(status="ready", model=batcher.handle.version)

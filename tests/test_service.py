@@ -1,0 +1,345 @@
+"""The service in-process (TestClient): every endpoint and format, every error code, batching."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import struct
+import threading
+import time
+import zlib
+
+import httpx
+import numpy as np
+import pytest
+from bundles import build_colour_bundle, field_image
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from service import Settings, create_app
+from service.batcher import MicroBatcher, ModelHandle
+from weedseg.bundle import load_bundle
+from weedseg.imageio import encode_image
+
+KEY = "robot-key-123"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> str:
+    return str(build_colour_bundle(tmp_path_factory.mktemp("bundles") / "colour"))
+
+
+def wait_ready(client: TestClient) -> None:
+    for _ in range(200):
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.02)
+    raise AssertionError(client.get("/readyz").json())
+
+
+@pytest.fixture(scope="module")
+def client(bundle):
+    settings = Settings(bundle=bundle, max_upload_bytes=200_000, max_pixels=300_000)
+    with TestClient(create_app(settings)) as c:
+        wait_ready(c)
+        yield c
+
+
+@pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    return field_image(96, 128, seed=3)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    return encode_image(image, ".png")
+
+
+def post_png(client, image, path="/v1/segment", **params):
+    return client.post(
+        path, params=params, content=png_bytes(image), headers={"content-type": "image/png"}
+    )
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG signature + IHDR claiming width x height, and no pixel data at all."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (
+        b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    )
+
+
+def test_segment_json_has_fractions_mask_and_weeds(client, image):
+    r = post_png(client, image, format="json", mask="png", gsd=0.5, polygons=True, min_area=5)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["width"], body["height"]) == (128, 96)
+    assert [c["name"] for c in body["classes"]] == ["soil", "crop", "weed"]
+    assert sum(body["fractions"].values()) == pytest.approx(1.0)
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["mask_png"]))))
+    assert mask.shape == (96, 128) and set(np.unique(mask)) <= {0, 1, 2}
+    assert body["fractions"]["weed"] == pytest.approx((mask == 2).mean())
+    assert body["weed_count"] == len(body["weeds"]) > 0
+    weed = body["weeds"][0]
+    x, y, w, h = weed["bbox"]
+    assert mask[int(weed["centroid"][1]), int(weed["centroid"][0])] == 2 or w * h > 0
+    assert weed["area_cm2"] == pytest.approx(weed["area_px"] * 0.25, rel=1e-3)
+    assert len(weed["polygon"]) >= 3
+    assert "inference;dur=" in r.headers["server-timing"]
+    assert r.headers["x-weedseg-model"].startswith("colour-rule-test@")
+
+
+def test_segment_json_rle_matches_png_mask(client, image):
+    from pycocotools import mask as coco_mask
+
+    png = post_png(client, image, format="png")
+    labels = np.asarray(Image.open(io.BytesIO(png.content)))
+    body = post_png(client, image, format="json", mask="rle").json()
+    assert body["mask_png"] is None and set(body["mask_rle"]) == {"soil", "crop", "weed"}
+    for class_id, name in enumerate(["soil", "crop", "weed"]):
+        rle = body["mask_rle"][name]
+        decoded = coco_mask.decode({"size": rle["size"], "counts": rle["counts"].encode()})
+        np.testing.assert_array_equal(decoded, labels == class_id)
+    none = post_png(client, image, format="json", mask="none").json()
+    assert none["mask_png"] is None and none["mask_rle"] is None
+
+
+def test_segment_png_and_overlay(client, image):
+    r = post_png(client, image, format="png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.headers["x-weedseg-classes"] == "0=soil,1=crop,2=weed"
+    labels = np.asarray(Image.open(io.BytesIO(r.content)))
+    assert labels.shape == (96, 128) and labels.max() == 2
+    r = post_png(client, image, format="overlay")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(r.content)).size == (128, 96)
+
+
+def test_segment_accepts_multipart_and_jpeg(client, image):
+    jpeg = encode_image(image, ".jpg", quality=95)
+    r = client.post(
+        "/v1/segment", params={"format": "png"}, files={"file": ("f.jpg", jpeg, "image/jpeg")}
+    )
+    assert r.status_code == 200, r.text
+    r = client.post("/v1/segment", content=jpeg, headers={"content-type": "image/jpeg"})
+    assert r.status_code == 200 and r.json()["weed_count"] > 0
+
+
+def test_lanes_spray_only_where_weeds_are(client):
+    image = np.empty((64, 128, 3), np.uint8)
+    image[:] = (110, 90, 70)
+    image[20:40, 100:120] = (200, 40, 40)  # a weed in lane 3 of 4 (x 96..128)
+    r = post_png(client, image, "/v1/segment/lanes", lanes=4, threshold=0.01)
+    assert r.status_code == 200, r.text
+    lanes = r.json()["lanes"]
+    assert [lane["spray"] for lane in lanes] == [False, False, False, True]
+    assert lanes[3]["x_start"] == 96 and lanes[3]["weed_fraction"] > 0.05
+    band = post_png(client, image, "/v1/segment/lanes", lanes=4, band_start=0.75, band_end=1.0)
+    assert band.json()["band"] == [48, 64] and not any(x["spray"] for x in band.json()["lanes"])
+
+
+def test_model_health_metrics_and_openapi(client, image):
+    model = client.get("/v1/model").json()
+    assert model["manifest"]["model_name"] == "colour-rule-test"
+    assert model["version"] == client.get("/readyz").json()["model"]
+    assert client.get("/healthz").json()["status"] == "ok"
+    post_png(client, image, format="png")
+    metrics = client.get("/metrics").text
+    assert 'weedseg_requests_total{method="POST",route="/v1/segment",status="200"}' in metrics
+    assert "weedseg_batch_size_bucket" in metrics and "weedseg_queue_depth" in metrics
+    assert f'weedseg_model_info{{version="{model["version"]}"}} 1.0' in metrics
+    schema = client.get("/openapi.json").json()
+    segment = schema["paths"]["/v1/segment"]["post"]
+    assert "multipart/form-data" in segment["requestBody"]["content"]
+    assert {"/v1/segment/lanes", "/v1/model", "/v1/admin/reload"} <= set(schema["paths"])
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "params", "status", "error"),
+    [
+        (b"not an image at all", "image/jpeg", {}, 400, "undecodable_image"),
+        (b"", "image/png", {}, 400, "undecodable_image"),
+        (b"x" * 200_001, "image/png", {}, 413, "body_too_large"),
+        (png_header_only(100_000, 100_000), "image/png", {}, 413, "too_many_pixels"),
+        (png_header_only(1000, 1000), "image/png", {}, 413, "too_many_pixels"),
+        (b"GIF89a", "image/gif", {}, 415, "unsupported_media_type"),
+        (b"{}", "application/json", {}, 415, "unsupported_media_type"),
+        (None, "image/png", {"format": "svg"}, 422, "invalid_parameter"),
+        (None, "image/png", {"mask": "bits"}, 422, "invalid_parameter"),
+        (None, "image/png", {"gsd": "-1"}, 422, "invalid_parameter"),
+    ],
+)
+def test_errors_are_json_with_the_right_code(
+    client, image, body, content_type, params, status, error
+):
+    content = png_bytes(image) if body is None else body
+    r = client.post(
+        "/v1/segment", params=params, content=content, headers={"content-type": content_type}
+    )
+    assert r.status_code == status, r.text
+    assert r.json()["error"] == error and r.json()["detail"]
+
+
+def test_truncated_images_are_400_not_half_decoded(client, image):
+    for data, kind in (
+        (png_bytes(image), "image/png"),
+        (encode_image(image, ".jpg"), "image/jpeg"),
+    ):
+        cut = data[: len(data) * 2 // 3]
+        r = client.post("/v1/segment", content=cut, headers={"content-type": kind})
+        assert r.status_code == 400, r.text
+
+
+def test_lanes_bad_band_and_unknown_route(client, image):
+    r = post_png(client, image, "/v1/segment/lanes", band_start=0.8, band_end=0.2)
+    assert r.status_code == 422 and r.json()["error"] == "invalid_parameter"
+    r = client.get("/v1/nothing")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+def test_api_keys_protect_the_api_but_not_probes(bundle, image):
+    with TestClient(create_app(Settings(bundle=bundle, api_keys=[KEY, "other"]))) as c:
+        wait_ready(c)
+        assert post_png(c, image).json()["error"] == "unauthorized"
+        bad = c.post("/v1/segment", content=png_bytes(image), headers={"x-api-key": "nope"})
+        assert bad.status_code == 401
+        ok = c.post("/v1/segment", content=png_bytes(image), headers={"x-api-key": KEY})
+        assert ok.status_code == 200
+        bearer = c.get("/v1/model", headers={"authorization": f"Bearer {KEY}"})
+        assert bearer.status_code == 200
+        assert c.get("/v1/model").status_code == 401
+        assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200
+
+
+def test_reload_swaps_and_refuses_bad_bundles(tmp_path, image):
+    first = build_colour_bundle(tmp_path / "a", smooth=3)
+    second = build_colour_bundle(tmp_path / "b", smooth=5)
+    (tmp_path / "broken").mkdir()
+    settings = Settings(bundle=first, api_keys=[KEY])
+    with TestClient(create_app(settings), headers={"x-api-key": KEY}) as c:
+        wait_ready(c)
+        before = c.get("/v1/model").json()["version"]
+        assert (
+            c.post("/v1/admin/reload", json={"bundle": "b"}, headers={"x-api-key": ""}).status_code
+            == 401
+        )
+        r = c.post("/v1/admin/reload", json={"bundle": "b"})
+        assert r.status_code == 200, r.text
+        assert r.json()["previous"] == before and r.json()["current"] != before
+        assert post_png(c, image).headers["x-weedseg-model"] == r.json()["current"]
+        refused = c.post("/v1/admin/reload", json={"bundle": "broken"})
+        assert refused.status_code == 422 and refused.json()["error"] == "bad_bundle"
+        escape = c.post("/v1/admin/reload", json={"bundle": "../../etc"})
+        assert escape.status_code == 422
+        assert c.get("/v1/model").json()["version"] == r.json()["current"]
+        assert post_png(c, image).status_code == 200
+        metrics = c.get("/metrics").text
+        assert 'weedseg_model_reloads_total{outcome="refused"} 1.0' in metrics
+        assert f'weedseg_model_info{{version="{r.json()["current"]}"}} 1.0' in metrics
+        assert (
+            r.json()["current"].split("@")[1]
+            == load_bundle(second).manifest.files["model.onnx"][:12]
+        )
+
+
+def test_admin_is_disabled_without_keys(client):
+    r = client.post("/v1/admin/reload")
+    assert r.status_code == 401 and "WEEDSEG_API_KEYS" in r.json()["detail"]
+
+
+def test_readyz_reports_a_bundle_that_fails_to_load(tmp_path):
+    (tmp_path / "weedseg.json").write_text("{}")
+    with TestClient(create_app(Settings(bundle=tmp_path))) as c:
+        for _ in range(100):
+            r = c.get("/readyz")
+            if "failed" in r.json()["detail"]:
+                break
+            time.sleep(0.02)
+        assert r.status_code == 503 and "failed to load" in r.json()["detail"]
+        assert c.get("/healthz").status_code == 200
+
+
+class GatedPredictor:
+    """A real predictor that waits for a gate before each batch (to hold the queue full)."""
+
+    def __init__(self, inner, gate: threading.Event) -> None:
+        self.inner, self.gate, self.started = inner, gate, threading.Event()
+        self.classes, self.manifest = inner.classes, inner.manifest
+        self.batches: list[int] = []
+
+    def predict_batch(self, images):
+        self.started.set()
+        self.gate.wait(10)
+        self.batches.append(len(images))
+        return self.inner.predict_batch(images)
+
+
+def test_full_queue_is_503_and_health_stays_instant(bundle, image):
+    from weedseg.infer import Predictor
+
+    gate = threading.Event()
+    predictor = GatedPredictor(Predictor.from_bundle(bundle, providers="cpu"), gate)
+    app = create_app(Settings(queue_limit=1, batch_size=4, max_queue_wait_ms=0))
+    batcher: MicroBatcher = app.state.batcher
+    data = png_bytes(image)
+
+    async def scenario() -> None:
+        batcher.start()
+        batcher.swap(ModelHandle(predictor, "gated", "gated@1"))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+
+            def post():
+                return c.post("/v1/segment", params={"format": "png"}, content=data)
+
+            running = asyncio.create_task(post())
+            while not predictor.started.is_set():
+                await asyncio.sleep(0.005)
+            queued = asyncio.create_task(post())
+            while batcher.depth < 1:
+                await asyncio.sleep(0.005)
+            refused = await post()
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+            assert refused.json()["error"] == "overloaded"
+            t0 = time.perf_counter()
+            assert (await c.get("/healthz")).status_code == 200
+            assert time.perf_counter() - t0 < 0.5  # the loop is free while the model runs
+            gate.set()
+            assert (await running).status_code == 200 and (await queued).status_code == 200
+        await batcher.stop()
+
+    asyncio.run(scenario())
+
+
+def test_batcher_gathers_concurrent_requests(bundle):
+    from weedseg.infer import Predictor
+
+    gate = threading.Event()
+    predictor = GatedPredictor(Predictor.from_bundle(bundle, providers="cpu"), gate)
+    sizes = []
+    batcher = MicroBatcher(
+        batch_size=4, max_wait_ms=50, queue_limit=16, on_batch=lambda n, s: sizes.append(n)
+    )
+    images = [field_image(64, 64, seed=i) for i in range(9)]
+
+    async def scenario():
+        batcher.start()
+        batcher.swap(ModelHandle(predictor, "gated", "gated@1"))
+        first = asyncio.create_task(batcher.submit(images[0]))
+        while not predictor.started.is_set():
+            await asyncio.sleep(0.005)
+        rest = [asyncio.create_task(batcher.submit(im)) for im in images[1:]]
+        while batcher.depth < 8:
+            await asyncio.sleep(0.005)
+        gate.set()
+        results = await asyncio.gather(first, *rest)
+        await batcher.stop()
+        return results
+
+    results = asyncio.run(scenario())
+    assert sizes == [1, 4, 4]
+    for im, result in zip(images, results, strict=True):
+        assert result.prediction.labels.shape == im.shape[:2]
