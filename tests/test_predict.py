@@ -1,0 +1,192 @@
+"""`weedseg predict`: sources, outputs under OUT only, bad inputs reported, resume, EXIF GPS."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bundles import build_colour_bundle, field_image
+from PIL import Image
+
+from weedseg.cli import main
+from weedseg.errors import WeedsegError
+from weedseg.imageio import read_mask, write_image
+from weedseg.infer import Predictor
+from weedseg.predict import PredictConfig, run_predict
+from weedseg.predict.sources import expand_sources, inside
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return build_colour_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+def _read_csv(path: Path) -> list[dict]:
+    return list(csv.DictReader(path.open(encoding="utf-8")))
+
+
+def _bad_folder(root: Path) -> Path:
+    """Three good images (one in a sub-folder) and three broken files."""
+    folder = root / "field"
+    write_image(folder / "a.jpg", field_image(96, 128, 1))
+    write_image(folder / "b.png", field_image(80, 70, 2))
+    write_image(folder / "day2" / "c.jpg", field_image(150, 100, 3))
+    good = (folder / "a.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.png").write_text("this is not a picture\n")
+    return folder
+
+
+def test_bad_folder_reports_errors_and_resume_does_no_work(tmp_path, bundle, capsys) -> None:
+    folder, out = _bad_folder(tmp_path), tmp_path / "out"
+    argv = ["predict", str(folder), "--model", str(bundle), "--out", str(out)]
+    assert main(argv) == 1
+
+    errors = {Path(r["path"]).name: r["reason"] for r in _read_csv(out / "errors.csv")}
+    assert set(errors) == {"truncated.jpg", "empty.jpg", "notes.png"}
+    assert "empty file" in errors["empty.jpg"]
+    assert all(name in reason for name, reason in errors.items())
+    rows = _read_csv(out / "summary.csv")
+    assert sorted(r["output"] for r in rows) == ["a", "b", "day2/c"]
+    for rel in ("a", "b", "day2/c"):
+        assert (out / f"{rel}.overlay.jpg").is_file()
+        mask = read_mask(out / f"{rel}.mask.png")
+        assert set(np.unique(mask)) <= {0, 1, 2}
+    row = next(r for r in rows if r["output"] == "a")
+    assert (row["width"], row["height"]) == ("128", "96")
+    shares = float(row["soil_pct"]) + float(row["crop_pct"]) + float(row["weed_pct"])
+    assert shares == pytest.approx(100.0, abs=0.01)
+    assert "Speed:" in capsys.readouterr().out
+
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    calls = []
+    original = Predictor.predict
+    Predictor.predict = lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+    try:
+        assert main([*argv, "--resume"]) == 1
+    finally:
+        Predictor.predict = original
+    assert calls == []
+    assert "0 to process" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.png")} == before
+    assert len(_read_csv(out / "summary.csv")) == 3 and len(_read_csv(out / "errors.csv")) == 3
+
+
+def test_resume_redoes_changed_and_missing_work(tmp_path, bundle) -> None:
+    folder, out = _bad_folder(tmp_path), tmp_path / "out"
+    config = PredictConfig(source=str(folder), model=str(bundle), out=str(out), resume=True)
+    assert run_predict(config) == 1
+    (out / "a.mask.png").unlink()
+    write_image(folder / "empty.jpg", field_image(64, 64, 4))  # the broken file got fixed
+    calls = []
+    predictor = Predictor.from_bundle(bundle)
+    original = predictor.predict
+    predictor.predict = lambda image, **k: calls.append(image.shape) or original(image, **k)
+    assert run_predict(config, predictor) == 1  # truncated.jpg and notes.png still fail
+    assert sorted(calls) == [(64, 64, 3), (96, 128, 3)]
+    assert len(_read_csv(out / "summary.csv")) == 4
+
+
+def test_sources_folder_glob_list_and_filters(tmp_path) -> None:
+    folder = _bad_folder(tmp_path)
+    (folder / "readme.txt").write_text("not an image")
+    rels = [i.rel for i in expand_sources(folder)]
+    assert rels == ["a", "b", "day2/c", "empty", "notes", "truncated"]
+    assert [i.rel for i in expand_sources(f"{folder}/**/*.jpg")] == [
+        "a",
+        "day2/c",
+        "empty",
+        "truncated",
+    ]
+    only = expand_sources(folder, include=["*.jpg"], exclude=["day2/*", "empty*"])
+    assert [i.rel for i in only] == ["a", "truncated"]
+    listing = tmp_path / "list.txt"
+    listing.write_text("# field photos\nfield/a.jpg\n\nfield/day2/c.jpg\n")
+    assert [i.rel for i in expand_sources(listing)] == ["field/a", "field/day2/c"]
+    with pytest.raises(WeedsegError, match="no such file"):
+        expand_sources(tmp_path / "missing")
+
+
+def test_same_stem_inputs_keep_separate_outputs(tmp_path) -> None:
+    write_image(tmp_path / "x.jpg", field_image(40, 40, 1))
+    write_image(tmp_path / "x.png", field_image(40, 40, 2))
+    assert [i.rel for i in expand_sources(tmp_path)] == ["x", "x_png"]
+
+
+def test_outputs_never_escape_out(tmp_path, bundle) -> None:
+    outside = tmp_path / "elsewhere"
+    write_image(outside / "deep" / "z.jpg", field_image(40, 50, 5))
+    write_image(tmp_path / "lists" / "y.jpg", field_image(40, 50, 6))
+    listing = tmp_path / "lists" / "paths.txt"
+    listing.write_text(
+        "../elsewhere/deep/z.jpg\n"
+        f"{outside / 'deep' / 'z.jpg'}\n"
+        "./y.jpg\n"
+        "..\n"
+        "/\n"
+        "../../../../../../etc/hostname\n"
+    )
+    out = tmp_path / "out"
+    run_predict(PredictConfig(source=str(listing), model=str(bundle), out=str(out)))
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    created = [p for p in files if p.name.endswith((".mask.png", ".overlay.jpg", ".json"))]
+    assert created and all(out.resolve() in p.resolve().parents for p in created)
+    assert (out / "y.mask.png").is_file()
+    assert len(_read_csv(out / "summary.csv")) == 3
+    with pytest.raises(WeedsegError, match="escape"):
+        inside(out, "../evil")
+    (out / "link").symlink_to(outside)
+    with pytest.raises(WeedsegError, match="escape"):
+        inside(out, "link/x.mask.png")
+
+
+def _jpeg_with_gps(path: Path) -> None:
+    image = Image.fromarray(field_image(64, 80, 7))
+    exif = Image.Exif()
+    exif[0x8825] = {
+        1: "N",
+        2: (52.0, 30.0, 36.0),
+        3: "W",
+        4: (1.0, 15.0, 0.0),
+        5: b"\x00",
+        6: 42.5,
+    }
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif)
+    path.write_bytes(buffer.getvalue())
+
+
+def test_summary_has_gps_and_patch_polygons(tmp_path, bundle) -> None:
+    _jpeg_with_gps(tmp_path / "drone.jpg")
+    out = tmp_path / "out"
+    config = PredictConfig(
+        source=str(tmp_path / "drone.jpg"),
+        model=str(bundle),
+        out=str(out),
+        save=("mask", "csv", "geojson"),
+        gsd=0.5,
+        min_patch_px=4,
+    )
+    assert run_predict(config) == 0
+    (row,) = _read_csv(out / "summary.csv")
+    assert float(row["lat"]) == pytest.approx(52.51)
+    assert float(row["lon"]) == pytest.approx(-1.25)
+    assert float(row["alt"]) == pytest.approx(42.5)
+    assert not (out / "drone.overlay.jpg").exists()
+    import json
+
+    features = json.loads((out / "drone.weeds.geojson").read_text())["features"]
+    assert len(features) == int(row["weed_patches"]) > 0
+    first = features[0]["properties"]
+    assert first["area_cm2"] == pytest.approx(first["area_px"] * 0.25)
+
+
+def test_bad_options_are_user_errors(tmp_path, bundle) -> None:
+    with pytest.raises(WeedsegError, match="--save"):
+        PredictConfig(source="x", model=str(bundle), out="o", save=("mask", "video"))
+    assert main(["predict", str(tmp_path), "--model", str(bundle), "--out", "o"]) == 2
+    assert main(["predict", str(tmp_path), "--model", str(tmp_path), "--out", "o"]) == 2

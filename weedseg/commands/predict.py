@@ -1,0 +1,102 @@
+"""`weedseg predict`: segment images, folders, globs, path lists or GeoTIFF orthomosaics."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "segment images, folders or orthomosaics with a model bundle (torch-free)"
+
+
+def _csv_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _bands(text: str) -> tuple[int, int, int]:
+    bands = tuple(int(b) for b in _csv_list(text))
+    if len(bands) != 3 or min(bands) < 0:
+        raise argparse.ArgumentTypeError("give three 0-based band indices, e.g. 0,1,2 or 3,2,1")
+    return bands  # type: ignore[return-value]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="image file, folder (recursive), glob or text file of paths")
+    parser.add_argument("--model", required=True, help="model bundle folder (weedseg export)")
+    parser.add_argument("--out", required=True, help="output folder (mirrors the input tree)")
+    parser.add_argument(
+        "--save",
+        type=_csv_list,
+        default=("mask", "overlay", "csv"),
+        help="outputs: mask,overlay,csv,geojson,geotiff (default mask,overlay,csv)",
+    )
+    parser.add_argument("--tile", type=int, help="tile size (default: the bundle's)")
+    parser.add_argument("--overlap", type=int, help="tile overlap in pixels (default: bundle's)")
+    parser.add_argument("--batch", type=int, default=4, help="tiles per model call (default 4)")
+    parser.add_argument("--workers", type=int, default=2, help="decode/write threads (default 2)")
+    parser.add_argument("--resume", action="store_true", help="skip images already finished")
+    parser.add_argument("--include", action="append", default=[], help="keep matching globs")
+    parser.add_argument("--exclude", action="append", default=[], help="drop matching globs")
+    parser.add_argument("--gsd", type=float, help="ground sampling distance of plain images, cm/px")
+    parser.add_argument(
+        "--bands",
+        type=_bands,
+        help="0-based bands used as R,G,B for multi-band inputs (default: the first three)",
+    )
+    parser.add_argument(
+        "--providers", default="auto", help="auto (TensorRT > CUDA > CPU) or a list: cuda,cpu"
+    )
+    parser.add_argument("--int8", action="store_true", help="run the bundle's INT8 model")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime CPU threads")
+    parser.add_argument(
+        "--min-patch-px", type=int, default=16, help="smallest weed patch counted (pixels)"
+    )
+    parser.add_argument(
+        "--min-polygon-m2",
+        type=float,
+        default=0.0025,
+        help="GeoTIFF: drop weed polygons smaller than this (m2, default 0.0025 = 25 cm2)",
+    )
+    parser.add_argument(
+        "--grid", type=float, default=1.0, help="GeoTIFF: prescription grid cell size in metres"
+    )
+    parser.add_argument(
+        "--spray-threshold",
+        type=float,
+        default=1.0,
+        help="GeoTIFF: spray a grid cell when its weed cover %% is above this (default 1.0)",
+    )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run on Ray (an actor pool); no ADDRESS starts a local Ray instance",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from weedseg.predict import PredictConfig, run_predict
+
+    config = PredictConfig(
+        source=args.source,
+        model=args.model,
+        out=args.out,
+        save=args.save,
+        tile=args.tile,
+        overlap=args.overlap,
+        batch=args.batch,
+        workers=args.workers,
+        resume=args.resume,
+        include=tuple(args.include),
+        exclude=tuple(args.exclude),
+        gsd=args.gsd,
+        bands=args.bands,
+        providers=args.providers,
+        int8=args.int8,
+        threads=args.threads,
+        min_patch_px=args.min_patch_px,
+        min_polygon_m2=args.min_polygon_m2,
+        grid_m=args.grid,
+        spray_threshold=args.spray_threshold,
+        ray=args.ray,
+    )
+    return run_predict(config)

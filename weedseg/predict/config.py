@@ -1,0 +1,51 @@
+"""The one configuration object of `weedseg predict`, printed and saved with every run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from weedseg.errors import WeedsegError
+
+SAVE_CHOICES = ("mask", "overlay", "csv", "geojson", "geotiff")
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    source: str
+    model: str
+    out: str
+    save: tuple[str, ...] = ("mask", "overlay", "csv")
+    tile: int | None = None  # default: the bundle's tile size
+    overlap: int | None = None
+    batch: int = 4  # tiles (or small images) per model call
+    workers: int = 2  # decode threads; as many writer threads
+    resume: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    gsd: float | None = None  # cm per pixel, for plain images (GeoTIFFs carry their own)
+    bands: tuple[int, int, int] | None = None  # 0-based RGB bands of multi-band inputs
+    providers: str = "auto"
+    int8: bool = False
+    threads: int | None = None  # ONNX Runtime CPU threads
+    min_patch_px: int = 16  # smallest weed patch counted in summary.csv / geojson (pixels)
+    min_polygon_m2: float = 0.0025  # GeoTIFF: weed polygons smaller than this (25 cm2) dropped
+    grid_m: float = 1.0  # GeoTIFF: prescription grid cell size in metres
+    spray_threshold: float = 1.0  # GeoTIFF: weed cover % of a cell above which it is sprayed
+    ray: str | None = None  # Ray address ("local" starts one here)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.save) - set(SAVE_CHOICES)
+        if unknown:
+            choices = ", ".join(SAVE_CHOICES)
+            raise WeedsegError(
+                f"--save: unknown output(s) {sorted(unknown)}; choose from {choices}"
+            )
+        if self.batch < 1 or self.workers < 1:
+            raise WeedsegError("--batch and --workers must be at least 1")
+        if self.gsd is not None and self.gsd <= 0:
+            raise WeedsegError(f"--gsd must be positive (cm per pixel), got {self.gsd}")
+        if self.grid_m <= 0:
+            raise WeedsegError(f"grid cell size must be positive, got {self.grid_m}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,272 @@
+"""Georeferenced outputs for GeoTIFF orthomosaics of any size (rasterio + shapely, imported lazily).
+
+The orthomosaic is read in windows (a core block plus a halo of context) and never held whole:
+- `<name>.classes.tif`: the class map with the input's CRS and transform, tiled and
+  deflate-compressed, 255 where the input has no data;
+- `<name>.weeds.geojson`: weed regions as polygons (pixel-exact, merged across windows, then
+  simplified by one pixel) with `area_m2`; polygons under `min_polygon_m2` (default 25 cm2) are
+  dropped as specks;
+- `<name>.grid.geojson`: the prescription grid: square cells of `grid_m` metres from the
+  raster's top-left corner with `weed_cover_pct` (weed share of the cell's valid pixels),
+  `weed_area_m2` and `spray` (cover above `spray_threshold` %), what a variable-rate sprayer or
+  farm software imports.
+GeoJSON coordinates are in the raster's (projected, metric) CRS, named in the `crs` member.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from weedseg.atomic import atomic_path, write_atomic
+from weedseg.errors import WeedsegError
+from weedseg.imageio import to_rgb8
+from weedseg.infer.predictor import Predictor
+from weedseg.predict.config import PredictConfig
+from weedseg.predict.outputs import summary_row, weed_class_id
+from weedseg.predict.sources import SourceItem, inside
+
+NODATA = 255
+BLOCK = 2048  # core window side in pixels; memory ~ BLOCK^2 * (classes * 8 + 16) bytes
+GEO_SUFFIXES = {
+    "classes": ".classes.tif",
+    "weeds": ".weeds.geojson",
+    "grid": ".grid.geojson",
+}
+
+
+def is_georeferenced(path: Path) -> bool:
+    """A TIFF that rasterio opens and that carries a CRS."""
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return False
+    try:
+        import rasterio
+    except ImportError:
+        return False
+    try:
+        with rasterio.open(path) as dataset:
+            return dataset.crs is not None
+    except Exception:  # not readable by GDAL: the plain image path reports the problem
+        return False
+
+
+def _windows(height: int, width: int, block: int):
+    """Core windows (row, col, h, w) covering the raster in row-major order."""
+    for row in range(0, height, block):
+        for col in range(0, width, block):
+            yield row, col, min(block, height - row), min(block, width - col)
+
+
+class _Grid:
+    """Per-cell weed and valid pixel counts of the prescription grid."""
+
+    def __init__(self, height: int, width: int, cell_px: tuple[float, float]) -> None:
+        self.cell_px = cell_px  # (x, y) pixels per cell, may be fractional
+        self.shape = (math.ceil(height / cell_px[1]), math.ceil(width / cell_px[0]))
+        self.weed = np.zeros(self.shape, dtype=np.int64)
+        self.valid = np.zeros(self.shape, dtype=np.int64)
+
+    def add(self, row: int, col: int, weed: np.ndarray, valid: np.ndarray) -> None:
+        """Count a window's pixels into cells, by each pixel's centre."""
+        rows = ((np.arange(weed.shape[0]) + row + 0.5) // self.cell_px[1]).astype(np.int64)
+        cols = ((np.arange(weed.shape[1]) + col + 0.5) // self.cell_px[0]).astype(np.int64)
+        cells = (rows[:, None] * self.shape[1] + cols[None, :]).ravel()
+        size = self.shape[0] * self.shape[1]
+        self.weed += (
+            np.bincount(cells, weights=weed.ravel(), minlength=size)
+            .reshape(self.shape)
+            .astype(np.int64)
+        )
+        self.valid += (
+            np.bincount(cells, weights=valid.ravel(), minlength=size)
+            .reshape(self.shape)
+            .astype(np.int64)
+        )
+
+
+def _feature_collection(features: list[dict], crs) -> dict:
+    name = crs.to_string() if crs is not None else None
+    return {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": name}},
+        "features": features,
+    }
+
+
+def _grid_features(grid: _Grid, transform, pixel_area_m2: float, config: PredictConfig, size):
+    """One GeoJSON polygon per grid cell that holds valid pixels."""
+    from shapely.affinity import affine_transform
+    from shapely.geometry import box, mapping
+
+    height, width = size
+    matrix = [transform.a, transform.b, transform.d, transform.e, transform.c, transform.f]
+    features = []
+    for i, j in zip(*np.nonzero(grid.valid), strict=True):
+        x0, y0 = j * grid.cell_px[0], i * grid.cell_px[1]
+        x1, y1 = min((j + 1) * grid.cell_px[0], width), min((i + 1) * grid.cell_px[1], height)
+        cover = 100.0 * grid.weed[i, j] / grid.valid[i, j]
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": mapping(affine_transform(box(x0, y0, x1, y1), matrix)),
+                "properties": {
+                    "row": int(i),
+                    "col": int(j),
+                    "weed_cover_pct": round(float(cover), 3),
+                    "weed_area_m2": round(float(grid.weed[i, j] * pixel_area_m2), 6),
+                    "spray": bool(cover > config.spray_threshold),
+                },
+            }
+        )
+    return features
+
+
+def _weed_polygons(pieces: list, edge_pieces: list, transform, pixel_area_m2, config):
+    """Merge pieces cut by window borders, drop specks, simplify, move to map coordinates."""
+    from shapely import unary_union
+    from shapely.affinity import affine_transform
+    from shapely.geometry import mapping
+
+    merged = list(pieces)
+    if edge_pieces:
+        union = unary_union(edge_pieces)
+        merged += list(getattr(union, "geoms", [union]))
+    matrix = [transform.a, transform.b, transform.d, transform.e, transform.c, transform.f]
+    features = []
+    for polygon in merged:
+        area_m2 = polygon.area * pixel_area_m2  # pixel-space area: exact pixel counts
+        if area_m2 < config.min_polygon_m2:
+            continue
+        simplified = polygon.simplify(1.0, preserve_topology=True)
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": mapping(affine_transform(simplified, matrix)),
+                "properties": {"id": len(features) + 1, "area_m2": round(area_m2, 6)},
+            }
+        )
+    return features
+
+
+def _read_rgb(src, window, bands: tuple[int, int, int] | None) -> np.ndarray:
+    """A window of the orthomosaic as HxWx3 uint8 RGB."""
+    indexes = [b + 1 for b in bands] if bands else list(range(1, min(src.count, 3) + 1))
+    data = src.read(indexes, window=window)  # [C, h, w]
+    return to_rgb8(np.moveaxis(data, 0, -1))
+
+
+def _weed_pieces(weed: np.ndarray, row: int, col: int, size: tuple[int, int]):
+    """Polygons of a window's weed pixels in global pixel coordinates, split into those inside
+    the window and those touching a window edge shared with a neighbour (to be merged)."""
+    from rasterio import Affine
+    from rasterio.features import shapes
+    from shapely.geometry import shape
+
+    height, width = size
+    h, w = weed.shape
+    inner, edge = [], []
+    offset = Affine.translation(col, row)
+    for geometry, _ in shapes(weed.astype(np.uint8), mask=weed, transform=offset):
+        polygon = shape(geometry)
+        x0, y0, x1, y1 = polygon.bounds
+        cut = (y0 == row > 0) or (x0 == col > 0) or (y1 == row + h < height)
+        (edge if cut or (x1 == col + w < width) else inner).append(polygon)
+    return inner, edge
+
+
+def predict_orthomosaic(
+    item: SourceItem, predictor: Predictor, config: PredictConfig, out: Path
+) -> tuple[dict, list[Path], dict[str, float]]:
+    """Segment a GeoTIFF window by window; write the requested georeferenced outputs."""
+    import rasterio
+    from rasterio.warp import transform as warp_transform
+    from rasterio.windows import Window
+
+    timings = {"pre": 0.0, "inference": 0.0, "post": 0.0}
+    weed_id = weed_class_id(predictor.classes)
+    write_vectors = "geojson" in config.save
+    paths = {k: inside(out, item.rel + suffix) for k, suffix in GEO_SUFFIXES.items()}
+    written = []
+    with rasterio.open(item.path) as src, contextlib.ExitStack() as stack:
+        if src.crs is None or src.crs.is_geographic:
+            raise WeedsegError(
+                f"{item.path}: needs a projected CRS in metres (e.g. UTM) to measure areas; "
+                "reproject it first (gdalwarp -t_srs EPSG:326xx)"
+            )
+        unit = src.crs.linear_units_factor[1]
+        res_x, res_y = abs(src.res[0]) * unit, abs(src.res[1]) * unit  # metres per pixel
+        pixel_area_m2 = res_x * res_y
+        height, width = src.height, src.width
+        halo = max(predictor.overlap, 32)
+        grid = _Grid(height, width, (config.grid_m / res_x, config.grid_m / res_y))
+        counts = np.zeros(predictor.num_classes, dtype=np.int64)
+        pieces, edge_pieces = [], []
+        dst = None
+        if "mask" in config.save or "geotiff" in config.save:
+            tmp_map = stack.enter_context(atomic_path(paths["classes"]))
+            dst = stack.enter_context(rasterio.open(tmp_map, "w", **_map_profile(src)))
+            written.append(paths["classes"])
+        for row, col, h, w in _windows(height, width, BLOCK):
+            top, left = max(row - halo, 0), max(col - halo, 0)
+            bottom, right = min(row + h + halo, height), min(col + w + halo, width)
+            window = Window(left, top, right - left, bottom - top)
+            prediction = predictor.predict(_read_rgb(src, window, config.bands))
+            for key in timings:
+                timings[key] += prediction.timings_ms[key]
+            t0 = time.perf_counter()
+            core_window = Window(col, row, w, h)
+            core = prediction.labels[row - top : row - top + h, col - left : col - left + w]
+            valid = src.dataset_mask(window=core_window) > 0
+            core = np.where(valid, core, NODATA).astype(np.uint8)
+            if dst is not None:
+                dst.write(core, 1, window=core_window)
+            counts += np.bincount(core[valid], minlength=predictor.num_classes)[: len(counts)]
+            if weed_id is not None:
+                weed = core == weed_id
+                grid.add(row, col, weed, valid)
+                if write_vectors and weed.any():
+                    inner, edge = _weed_pieces(weed, row, col, (height, width))
+                    pieces += inner
+                    edge_pieces += edge
+            timings["post"] += (time.perf_counter() - t0) * 1000
+        transform, crs = src.transform, src.crs
+        centre = transform * (width / 2, height / 2)
+        lon, lat = warp_transform(crs, "EPSG:4326", [centre[0]], [centre[1]])
+    t0 = time.perf_counter()
+    polygons = _weed_polygons(pieces, edge_pieces, transform, pixel_area_m2, config)
+    if write_vectors:
+        write_atomic(paths["weeds"], json.dumps(_feature_collection(polygons, crs)))
+        grid_features = _grid_features(grid, transform, pixel_area_m2, config, (height, width))
+        write_atomic(paths["grid"], json.dumps(_feature_collection(grid_features, crs)))
+        written += [paths["weeds"], paths["grid"]]
+    timings["post"] += (time.perf_counter() - t0) * 1000
+    total_valid = max(int(counts.sum()), 1)
+    fractions = {
+        c.name: int(n) / total_valid for c, n in zip(predictor.classes, counts, strict=True)
+    }
+    gps = {"lat": round(lat[0], 7), "lon": round(lon[0], 7)}
+    row = summary_row(item, (height, width), fractions, len(polygons), gps, sum(timings.values()))
+    return row, written, timings
+
+
+def _map_profile(src) -> dict:
+    """The class map GeoTIFF: same grid and CRS as the input, one tiled deflate uint8 band."""
+    return {
+        "driver": "GTiff",
+        "height": src.height,
+        "width": src.width,
+        "count": 1,
+        "dtype": "uint8",
+        "crs": src.crs,
+        "transform": src.transform,
+        "nodata": NODATA,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "deflate",
+    }
