@@ -235,7 +235,7 @@ def predict_orthomosaic(
                     edge_pieces += edge
             timings["post"] += (time.perf_counter() - t0) * 1000
         transform, crs = src.transform, src.crs
-        centre = transform * (width / 2, height / 2)
+        centre = transform @ (width / 2, height / 2)
         lon, lat = warp_transform(crs, "EPSG:4326", [centre[0]], [centre[1]])
     t0 = time.perf_counter()
     polygons = _weed_polygons(pieces, edge_pieces, transform, pixel_area_m2, config)
