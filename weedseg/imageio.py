@@ -52,6 +52,10 @@ def read_image(path: str | Path, bands: tuple[int, int, int] | None = None) -> n
         raise ImageReadError(f"{path}: empty file")
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None and path.suffix.lower() in (".tif", ".tiff"):
+        bands_first = _read_tiff_with_gdal(path)
+        if bands_first is not None:  # OpenCV reads at most 4 channels; GDAL reads any
+            return to_rgb8(bands_first, bands)
     if image is None:
         raise ImageReadError(f"{path}: not a decodable image (corrupt or unsupported format)")
     if image.ndim == 3 and image.shape[2] >= 3:
@@ -59,6 +63,19 @@ def read_image(path: str | Path, bands: tuple[int, int, int] | None = None) -> n
         image = np.concatenate([image[:, :, 2::-1], image[:, :, 3:]], axis=2)
     image = _apply_exif_orientation(data, image)
     return to_rgb8(image, bands)
+
+
+def _read_tiff_with_gdal(path: Path) -> np.ndarray | None:
+    """HxWxC array of every band of a TIFF via rasterio (when installed), else None."""
+    try:
+        import rasterio
+    except ImportError:
+        return None
+    try:
+        with rasterio.open(path) as dataset:
+            return np.moveaxis(dataset.read(), 0, -1)  # [C, H, W] -> [H, W, C]
+    except Exception:  # noqa: BLE001 - not readable by GDAL either: the caller reports it
+        return None
 
 
 def _apply_exif_orientation(data: np.ndarray, image: np.ndarray) -> np.ndarray:
