@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import random
 import select
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -18,18 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 from bundles import build_colour_bundle, field_image
+from uvicorn_server import free_port, running_server
 
 from weedseg.client import ServiceError, WeedsegClient
 from weedseg.imageio import encode_image
 
 KEY = "server-test-key"
 MAX_UPLOAD = 256 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -46,41 +38,16 @@ def server(tmp_path_factory):
     build_colour_bundle(root / "a", smooth=3)
     build_colour_bundle(root / "b", smooth=5)
     (root / "broken").mkdir()
-    port = free_port()
     env = {
-        **os.environ,
         "WEEDSEG_BUNDLE": str(root / "a"),
-        "WEEDSEG_PROVIDERS": "cpu",
         "WEEDSEG_API_KEYS": KEY,
         "WEEDSEG_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
         "WEEDSEG_MAX_PIXELS": "1000000",
         "WEEDSEG_BATCH_SIZE": "4",
         "WEEDSEG_QUEUE_LIMIT": "64",
-        "OMP_NUM_THREADS": "1",
     }
-    command = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None:
-                raise AssertionError(process.stderr.read())
-            time.sleep(0.05)
-        else:
-            raise AssertionError("server did not become ready")
+    with running_server(env) as (url, process):
         yield url, process, root
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="module")
