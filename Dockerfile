@@ -24,12 +24,14 @@ COPY weedseg ./weedseg
 COPY export ./export
 COPY service ./service
 # Core dependencies are the inference runtime; `serve` adds FastAPI, uvicorn and Prometheus.
+# Versions are pinned (==) in pyproject.toml, which hadolint cannot see.
+# hadolint ignore=DL3013
 RUN pip install --no-cache-dir '.[serve]' \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin weedseg \
     && mkdir -p /models \
     && chown weedseg /models
 
-USER weedseg
+USER 10001
 EXPOSE 8000
 ENV WEEDSEG_PROVIDERS=cpu
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
