@@ -138,3 +138,16 @@ def test_analysis() -> None:
     xs, ys = zip(*weed["polygon"], strict=True)
     assert (min(xs), max(xs), min(ys), max(ys)) == (5, 24, 5, 14)
     assert len(weed_instances(labels, 2, min_area_px=1)) == 2
+
+
+def test_tensorrt_profile_covers_the_shapes_sent(tmp_path) -> None:
+    from weedseg.bundle import load_bundle
+    from weedseg.infer.predictor import tensorrt_options
+
+    manifest = load_bundle(build_colour_bundle(tmp_path / "b", layout="NHWC")).manifest
+    options = tensorrt_options(manifest, tile=512, batch_size=4, cache_dir=tmp_path / "cache")
+    assert options["trt_profile_min_shapes"] == "images:1x32x32x3"
+    assert options["trt_profile_max_shapes"] == "images:4x512x512x3"
+    assert options["trt_engine_cache_enable"] == "True"
+    static = load_bundle(build_colour_bundle(tmp_path / "s", dynamic=False)).manifest
+    assert "trt_profile_min_shapes" not in tensorrt_options(static, 64, 1, tmp_path)

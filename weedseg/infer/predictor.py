@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,6 +76,44 @@ def resolve_providers(providers: str | Sequence[str] = "auto") -> list[str]:
                 f"{', '.join(p for p in available if provider_loads(p))})"
             )
     return chosen
+
+
+def tensorrt_options(manifest, tile: int, batch_size: int, cache_dir: Path) -> dict[str, str]:
+    """ONNX Runtime TensorRT EP options: engine + timing cache, and for dynamic bundles an
+    optimisation profile covering every shape the Predictor sends (1..batch, up to tile x tile)."""
+    options = {
+        "trt_engine_cache_enable": "True",
+        "trt_engine_cache_path": str(cache_dir),
+        "trt_timing_cache_enable": "True",
+        "trt_timing_cache_path": str(cache_dir),
+    }
+    spec = manifest.input
+    if spec.dynamic:
+
+        def dims(batch: int, side: int) -> str:
+            shape = (
+                (batch, side, side, 3) if spec.layout.upper() == "NHWC" else (batch, 3, side, side)
+            )
+            return f"{spec.name}:{'x'.join(map(str, shape))}"
+
+        options["trt_profile_min_shapes"] = dims(1, spec.min_size)
+        options["trt_profile_opt_shapes"] = dims(batch_size, tile)
+        options["trt_profile_max_shapes"] = dims(batch_size, tile)
+    return options
+
+
+def _session_providers(
+    providers: list[str], bundle: Bundle, tile: int, batch_size: int
+) -> list[str | tuple[str, dict]]:
+    """Providers with their options; TensorRT engines are cached per model checksum."""
+    cache_root = Path(os.environ.get("WEEDSEG_TRT_CACHE", Path.home() / ".cache/weedseg/tensorrt"))
+    cache_dir = cache_root / bundle.manifest.files["model.onnx"][:16]
+    return [
+        (p, tensorrt_options(bundle.manifest, tile, batch_size, cache_dir))
+        if p == "TensorrtExecutionProvider"
+        else p
+        for p in providers
+    ]
 
 
 @dataclass
@@ -148,8 +187,12 @@ class Predictor:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
+        chosen = resolve_providers(providers)
+        tile_size = tile or bundle.manifest.tile.size
         session = ort.InferenceSession(
-            str(model_path), sess_options=options, providers=resolve_providers(providers)
+            str(model_path),
+            sess_options=options,
+            providers=_session_providers(chosen, bundle, tile_size, max(1, batch_size)),
         )
         return cls(bundle, session, tile=tile, overlap=overlap, batch_size=batch_size)
 
