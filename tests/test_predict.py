@@ -190,3 +190,14 @@ def test_bad_options_are_user_errors(tmp_path, bundle) -> None:
         PredictConfig(source="x", model=str(bundle), out="o", save=("mask", "video"))
     assert main(["predict", str(tmp_path), "--model", str(bundle), "--out", "o"]) == 2
     assert main(["predict", str(tmp_path), "--model", str(tmp_path), "--out", "o"]) == 2
+
+
+def test_outputs_get_the_usual_file_permissions(tmp_path, bundle) -> None:
+    import os
+
+    write_image(tmp_path / "in" / "a.jpg", field_image(40, 40, 1))
+    run_predict(PredictConfig(str(tmp_path / "in"), str(bundle), str(tmp_path / "out")))
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("a.mask.png", "a.overlay.jpg", "summary.csv"):
+        assert (tmp_path / "out" / name).stat().st_mode & 0o777 == 0o666 & ~umask
