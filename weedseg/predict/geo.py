@@ -126,31 +126,51 @@ def _grid_features(grid: _Grid, transform, pixel_area_m2: float, config: Predict
     return features
 
 
-def _weed_polygons(pieces: list, edge_pieces: list, transform, pixel_area_m2, config):
-    """Merge pieces cut by window borders, drop specks, simplify, move to map coordinates."""
-    from shapely import unary_union
-    from shapely.affinity import affine_transform
-    from shapely.geometry import mapping
+class _PolygonWriter:
+    """Streams weed polygons (pixel coordinates in, map coordinates out) into a GeoJSON file as
+    they are found, so memory does not grow with their number; counts them either way."""
 
-    merged = list(pieces)
-    if edge_pieces:
-        union = unary_union(edge_pieces)
-        merged += list(getattr(union, "geoms", [union]))
-    matrix = [transform.a, transform.b, transform.d, transform.e, transform.c, transform.f]
-    features = []
-    for polygon in merged:
-        area_m2 = polygon.area * pixel_area_m2  # pixel-space area: exact pixel counts
-        if area_m2 < config.min_polygon_m2:
-            continue
+    def __init__(self, file, crs, transform, pixel_area_m2: float, min_area_m2: float) -> None:
+        self.file = file
+        self.matrix = [transform.a, transform.b, transform.d, transform.e, transform.c, transform.f]
+        self.pixel_area_m2 = pixel_area_m2
+        self.min_area_m2 = min_area_m2
+        self.count = 0
+        if file is not None:
+            header = json.dumps(_feature_collection([], crs))
+            file.write(header[: header.rindex("[") + 1])
+
+    def add(self, polygon) -> None:
+        """Keep a polygon of at least the minimum area, simplified by one pixel."""
+        from shapely.affinity import affine_transform
+        from shapely.geometry import mapping
+
+        area_m2 = polygon.area * self.pixel_area_m2  # pixel-space area: exact pixel counts
+        if area_m2 < self.min_area_m2:
+            return
+        self.count += 1
+        if self.file is None:
+            return
         simplified = polygon.simplify(1.0, preserve_topology=True)
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": mapping(affine_transform(simplified, matrix)),
-                "properties": {"id": len(features) + 1, "area_m2": round(area_m2, 6)},
-            }
-        )
-    return features
+        feature = {
+            "type": "Feature",
+            "geometry": mapping(affine_transform(simplified, self.matrix)),
+            "properties": {"id": self.count, "area_m2": round(area_m2, 6)},
+        }
+        self.file.write(("," if self.count > 1 else "") + json.dumps(feature))
+
+    def add_merged(self, pieces: list) -> None:
+        """Pieces cut by window borders, merged back into whole regions."""
+        from shapely import unary_union
+
+        if pieces:
+            union = unary_union(pieces)
+            for polygon in getattr(union, "geoms", [union]):
+                self.add(polygon)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.write("]}")
 
 
 def _read_rgb(src, window, bands: tuple[int, int, int] | None) -> np.ndarray:
@@ -205,12 +225,21 @@ def predict_orthomosaic(
         halo = max(predictor.overlap, 32)
         grid = _Grid(height, width, (config.grid_m / res_x, config.grid_m / res_y))
         counts = np.zeros(predictor.num_classes, dtype=np.int64)
-        pieces, edge_pieces = [], []
+        edge_pieces = []
         dst = None
         if "mask" in config.save or "geotiff" in config.save:
             tmp_map = stack.enter_context(atomic_path(paths["classes"]))
             dst = stack.enter_context(rasterio.open(tmp_map, "w", **_map_profile(src)))
             written.append(paths["classes"])
+        weeds_file = None
+        if write_vectors:
+            weeds_file = stack.enter_context(
+                stack.enter_context(atomic_path(paths["weeds"])).open("w", encoding="utf-8")
+            )
+            written.append(paths["weeds"])
+        polygons = _PolygonWriter(
+            weeds_file, src.crs, src.transform, pixel_area_m2, config.min_polygon_m2
+        )
         for row, col, h, w in _windows(height, width, BLOCK):
             top, left = max(row - halo, 0), max(col - halo, 0)
             bottom, right = min(row + h + halo, height), min(col + w + halo, width)
@@ -229,28 +258,29 @@ def predict_orthomosaic(
             if weed_id is not None:
                 weed = core == weed_id
                 grid.add(row, col, weed, valid)
-                if write_vectors and weed.any():
+                if weed.any():
                     inner, edge = _weed_pieces(weed, row, col, (height, width))
-                    pieces += inner
+                    for polygon in inner:
+                        polygons.add(polygon)
                     edge_pieces += edge
             timings["post"] += (time.perf_counter() - t0) * 1000
+        polygons.add_merged(edge_pieces)
+        polygons.close()
         transform, crs = src.transform, src.crs
         centre = transform @ (width / 2, height / 2)
         lon, lat = warp_transform(crs, "EPSG:4326", [centre[0]], [centre[1]])
     t0 = time.perf_counter()
-    polygons = _weed_polygons(pieces, edge_pieces, transform, pixel_area_m2, config)
     if write_vectors:
-        write_atomic(paths["weeds"], json.dumps(_feature_collection(polygons, crs)))
         grid_features = _grid_features(grid, transform, pixel_area_m2, config, (height, width))
         write_atomic(paths["grid"], json.dumps(_feature_collection(grid_features, crs)))
-        written += [paths["weeds"], paths["grid"]]
+        written.append(paths["grid"])
     timings["post"] += (time.perf_counter() - t0) * 1000
     total_valid = max(int(counts.sum()), 1)
     fractions = {
         c.name: int(n) / total_valid for c, n in zip(predictor.classes, counts, strict=True)
     }
     gps = {"lat": round(lat[0], 7), "lon": round(lon[0], 7)}
-    row = summary_row(item, (height, width), fractions, len(polygons), gps, sum(timings.values()))
+    row = summary_row(item, (height, width), fractions, polygons.count, gps, sum(timings.values()))
     return row, written, timings
 
 
