@@ -1,0 +1,176 @@
+"""Training datasets: shapes, masks/aux maps that follow the image, corrupt files, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from weedseg.data.format import DatasetInfo
+from weedseg.data.loaders import LabeledDataset, UnlabeledImages, image_mean_std
+from weedseg.data.synth import SynthConfig, generate_dataset
+from weedseg.errors import WeedsegError
+from weedseg.imageio import write_image
+
+torch.set_num_threads(1)
+QUADRANT_COLORS = np.array([[250, 10, 10], [10, 250, 10], [10, 10, 250], [250, 250, 10]], np.uint8)
+
+
+def _quadrants(height: int = 64, width: int = 96) -> np.ndarray:
+    """[H, W] quadrant ids 0..3: a map whose values are readable back from the image colour."""
+    ids = np.zeros((height, width), np.uint8)
+    ids[: height // 2, width // 2 :] = 1
+    ids[height // 2 :, : width // 2] = 2
+    ids[height // 2 :, width // 2 :] = 3
+    return ids
+
+
+def _ids_from_colors(image: torch.Tensor) -> np.ndarray:
+    """Nearest quadrant colour of every pixel of a [3, S, S] 0..1 image."""
+    pixels = image.permute(1, 2, 0).numpy()[..., None, :] * 255  # [S, S, 1, 3]
+    return np.argmin(((pixels - QUADRANT_COLORS) ** 2).sum(-1), axis=-1)
+
+
+@pytest.fixture
+def quadrant_files(tmp_path: Path) -> list[Path]:
+    files = []
+    for i in range(3):
+        path = tmp_path / "photos" / f"q{i}.png"
+        write_image(path, QUADRANT_COLORS[_quadrants()])
+        files.append(path)
+    return files
+
+
+def test_unlabeled_crops_have_the_contract_shape(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    files = []
+    for i, (h, w) in enumerate([(40, 60), (100, 80), (32, 32)]):
+        files.append(tmp_path / f"{i}.jpg")
+        write_image(files[-1], rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    dataset = UnlabeledImages(files, size=32)
+    item = dataset[1]
+    assert item["image"].shape == (3, 32, 32) and item["image"].dtype == torch.float32
+    assert 0.0 <= float(item["image"].min()) and float(item["image"].max()) <= 1.0
+    assert item["index"] == 1 and "aux" not in item
+    batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=3)))
+    assert batch["image"].shape == (3, 3, 32, 32)
+
+
+def test_aux_map_follows_the_crop_and_flip(quadrant_files: list[Path]) -> None:
+    calls = []
+
+    def aux(index: int, shape: tuple[int, int]) -> np.ndarray:
+        calls.append((index, shape))
+        return _quadrants(*shape).astype(np.float32)
+
+    dataset = UnlabeledImages(
+        quadrant_files, size=32, scale=(0.2, 0.6), color_jitter=False, aux=aux
+    )
+    for seed in range(8):
+        torch.manual_seed(seed)
+        item = dataset[seed % 3]
+        assert item["aux"].shape == (32, 32) and item["aux"].dtype == torch.float32
+        agreement = (_ids_from_colors(item["image"]) == item["aux"].numpy()).mean()
+        assert agreement > 0.9, (seed, agreement)
+    assert calls[0] == (0, (64, 96))
+
+
+def test_aux_may_be_a_coarse_map_per_image(quadrant_files: list[Path]) -> None:
+    patch_maps = [_quadrants(2, 2) for _ in quadrant_files]  # a 2x2 patch grid per image
+    dataset = UnlabeledImages(quadrant_files, size=32, color_jitter=False, aux=patch_maps)
+    torch.manual_seed(0)
+    item = dataset[2]
+    assert (_ids_from_colors(item["image"]) == item["aux"].numpy()).mean() > 0.9
+
+
+def test_corrupt_unlabeled_file_is_skipped_with_one_warning(quadrant_files: list[Path]) -> None:
+    bad = quadrant_files[0].parent / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8 this is not a jpeg")
+    dataset = UnlabeledImages([*quadrant_files, bad], size=16)
+    with pytest.warns(RuntimeWarning, match="broken.jpg"):
+        item = dataset[3]
+    assert item["index"] in (0, 1, 2) and item["image"].shape == (3, 16, 16)
+    again = dataset[3]
+    assert again["index"] == item["index"]  # the stand-in is chosen deterministically
+    assert dataset.skipper.bad == {3}
+
+
+def test_all_files_corrupt_is_a_clear_error(tmp_path: Path) -> None:
+    files = [tmp_path / f"{i}.png" for i in range(2)]
+    for path in files:
+        path.write_bytes(b"garbage")
+    with pytest.warns(RuntimeWarning), pytest.raises(WeedsegError, match="all 2 samples"):
+        UnlabeledImages(files, size=16)[0]
+
+
+def test_torch_seed_reproduces_the_crop(quadrant_files: list[Path]) -> None:
+    dataset = UnlabeledImages(quadrant_files, size=24)
+    torch.manual_seed(7)
+    first = dataset[1]["image"]
+    torch.manual_seed(7)
+    assert torch.equal(first, dataset[1]["image"])
+    assert not torch.equal(first, dataset[1]["image"])
+
+
+@pytest.fixture
+def quadrant_dataset(tmp_path: Path) -> DatasetInfo:
+    root = tmp_path / "labeled"
+    for stem in ("a", "b"):
+        write_image(root / "images" / f"{stem}.png", QUADRANT_COLORS[_quadrants()])
+        mask = _quadrants()
+        mask[:4, :4] = 255  # an ignore corner
+        write_image(root / "masks" / f"{stem}.png", mask)
+    info = DatasetInfo(root, splits={"train": ["a", "b"]}, images={"a": "a.png", "b": "b.png"})
+    info.save()
+    return info
+
+
+def test_labeled_train_crops_keep_image_and_mask_aligned(quadrant_dataset: DatasetInfo) -> None:
+    dataset = LabeledDataset(quadrant_dataset, "train", size=32, train=True, color_jitter=False)
+    for seed in range(6):
+        torch.manual_seed(seed)
+        item = dataset[seed % 2]
+        assert item["image"].shape == (3, 32, 32)
+        assert item["mask"].shape == (32, 32) and item["mask"].dtype == torch.int64
+        valid = item["mask"].numpy() != 255
+        agreement = (_ids_from_colors(item["image"])[valid] == item["mask"].numpy()[valid]).mean()
+        assert agreement > 0.9, (seed, agreement)
+        assert set(np.unique(item["mask"].numpy())) <= {0, 1, 2, 3, 255}
+
+
+def test_labeled_eval_is_full_resolution_or_resized(quadrant_dataset: DatasetInfo) -> None:
+    full = LabeledDataset(quadrant_dataset, ["b"], size=None, train=False)[0]
+    assert full["stem"] == "b" and full["mask"].shape == (64, 96)
+    assert torch.equal(full["mask"][0, 0], torch.tensor(255))
+    assert (_ids_from_colors(full["image"])[8:] == full["mask"].numpy()[8:]).all()
+    resized = LabeledDataset(quadrant_dataset, "train", size=32, train=False)[0]
+    assert resized["image"].shape == (3, 32, 32) and resized["mask"].shape == (32, 32)
+
+
+def test_corrupt_labeled_pair_is_skipped(quadrant_dataset: DatasetInfo) -> None:
+    quadrant_dataset.mask_path("a").write_bytes(b"\x89PNG broken")
+    dataset = LabeledDataset(quadrant_dataset, "train", size=16, train=True)
+    with pytest.warns(RuntimeWarning, match=r"a\.png"):
+        assert dataset[0]["stem"] == "b"
+
+
+def test_synthetic_dataset_batches(tmp_path: Path) -> None:
+    info = generate_dataset(tmp_path / "s", SynthConfig(n=4, size=64))
+    loader = torch.utils.data.DataLoader(LabeledDataset(info, "train", 32, train=True), 2)
+    batch = next(iter(loader))
+    assert batch["image"].shape == (2, 3, 32, 32) and batch["mask"].shape == (2, 32, 32)
+    assert len(batch["stem"]) == 2
+
+
+def test_image_mean_std_of_known_colours(tmp_path: Path) -> None:
+    files = []
+    for i, color in enumerate([(255, 0, 0), (0, 0, 255)]):
+        files.append(tmp_path / f"{i}.png")
+        write_image(files[-1], np.full((8, 8, 3), color, np.uint8))
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    with pytest.warns(RuntimeWarning, match="bad.png"):
+        mean, std = image_mean_std([*files, tmp_path / "bad.png"])
+    np.testing.assert_allclose(mean, (0.5, 0.0, 0.5), atol=1e-6)
+    np.testing.assert_allclose(std, (0.5, 0.0, 0.5), atol=1e-5)

@@ -1,0 +1,217 @@
+"""Torch datasets for training: random crops of unlabeled photos, augmented labeled pairs.
+
+Randomness comes from torch's global generator only, so `torch.manual_seed` (per sample, or
+per DataLoader worker as PyTorch seeds them) reproduces every crop, flip and jitter. A corrupt
+file is skipped with one warning naming it and replaced by another sample chosen by a generator
+seeded with the index, so the replacement does not depend on the order of access.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import cv2
+import numpy as np
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from weedseg.data.format import DatasetInfo
+from weedseg.data.stats import image_mean_std
+from weedseg.errors import WeedsegError
+from weedseg.imageio import read_image, read_mask
+
+__all__ = [
+    "LabeledDataset",
+    "SegmentationPresetEval",
+    "SegmentationPresetTrain",
+    "UnlabeledImages",
+    "image_mean_std",
+]
+
+T = TypeVar("T")
+AuxSource = Callable[[int, tuple[int, int]], np.ndarray] | Sequence[np.ndarray]
+
+
+def field_color_jitter() -> v2.ColorJitter:
+    """Field photos vary in exposure and white balance far more than in hue."""
+    return v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.25, hue=0.02)
+
+
+class SegmentationPresetTrain:
+    """Random resized crop, flips and colour jitter; the mask follows every geometric step."""
+
+    def __init__(
+        self,
+        size: int,
+        scale: tuple[float, float] = (0.25, 1.0),
+        hflip: bool = True,
+        vflip: bool = True,
+        jitter: bool = True,
+    ):
+        steps: list[v2.Transform] = [v2.RandomResizedCrop(size, scale=scale, antialias=True)]
+        if hflip:
+            steps.append(v2.RandomHorizontalFlip())
+        if vflip:  # nadir field photos have no "up"
+            steps.append(v2.RandomVerticalFlip())
+        if jitter:
+            steps.append(field_color_jitter())  # applies to the image only, masks pass through
+        self.transforms = v2.Compose(steps)
+
+    def __call__(self, image: tv_tensors.Image, mask: tv_tensors.Mask):
+        return self.transforms(image, mask)
+
+
+class SegmentationPresetEval:
+    """Nothing (full resolution), or a resize to `size` x `size` (nearest for the mask)."""
+
+    def __init__(self, size: int | None = None):
+        self.transforms = v2.Resize((size, size), antialias=True) if size else v2.Identity()
+
+    def __call__(self, image: tv_tensors.Image, mask: tv_tensors.Mask):
+        return self.transforms(image, mask)
+
+
+class CorruptSkipper:
+    """Load sample `index`, or a deterministic stand-in when its files are bad (warned once)."""
+
+    def __init__(self, count: int, seed: int):
+        self.count = count
+        self.seed = seed
+        self.bad: set[int] = set()
+
+    def load(self, index: int, loader: Callable[[int], T]) -> tuple[T, int]:
+        """(the loaded sample, the index it really came from)."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        candidates = [index] + torch.randint(
+            self.count, (3 * self.count,), generator=generator
+        ).tolist()
+        candidates += range(self.count)  # unlucky draws: end with every sample in order
+        for candidate in candidates:
+            if candidate in self.bad:
+                continue
+            try:
+                return loader(candidate), candidate
+            except WeedsegError as exc:
+                self.bad.add(candidate)
+                warnings.warn(f"skipping corrupt sample: {exc}", RuntimeWarning, stacklevel=3)
+            if len(self.bad) == self.count:
+                break
+        raise WeedsegError(f"all {self.count} samples are unreadable")
+
+
+class UnlabeledImages(torch.utils.data.Dataset):
+    """Random crops of unlabeled photos of any size, decoding one file per access.
+
+    `aux(i, (H, W))` (or `aux[i]`) gives an HxW map of image `i` (e.g. patch difficulty) that
+    goes through the same crop and flip as the image (nearest interpolation); colour jitter
+    touches the image only. Items: {"image": float [3, S, S] 0..1, "index": int, "aux": [S, S]}
+    where "index" names the image actually returned (a corrupt file's stand-in).
+    """
+
+    def __init__(
+        self,
+        files: Sequence[str | Path],
+        size: int,
+        scale: tuple[float, float] = (0.25, 1.0),
+        hflip: bool = True,
+        color_jitter: bool = True,
+        aux: AuxSource | None = None,
+        vflip: bool = True,
+        seed: int = 0,
+    ):
+        self.files = [Path(f) for f in files]
+        if not self.files:
+            raise WeedsegError("UnlabeledImages: no image files given")
+        self.aux = aux
+        self.skipper = CorruptSkipper(len(self.files), seed)
+        self.geometry = SegmentationPresetTrain(size, scale, hflip, vflip, jitter=False)
+        self.jitter = field_color_jitter() if color_jitter else None
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _load(self, index: int) -> np.ndarray:
+        return read_image(self.files[index])
+
+    def _aux_map(self, index: int, shape: tuple[int, int]) -> np.ndarray:
+        if callable(self.aux):
+            values = np.asarray(self.aux(index, shape))
+        else:
+            values = np.asarray(self.aux[index])
+        if values.shape != shape:  # e.g. a patch-grid map: stretch it over the image
+            values = cv2.resize(values, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+        return values
+
+    def __getitem__(self, index: int) -> dict:
+        array, index = self.skipper.load(index, self._load)
+        image = tv_tensors.Image(torch.from_numpy(array).permute(2, 0, 1))  # image: [3, H, W] uint8
+        item: dict = {"index": index}
+        if self.aux is None:
+            image = self.geometry.transforms(image)
+        else:
+            aux = tv_tensors.Mask(torch.from_numpy(self._aux_map(index, array.shape[:2])))
+            image, aux = self.geometry(image, aux)
+            item["aux"] = aux.as_subclass(torch.Tensor)  # aux: [S, S]
+        if self.jitter is not None:
+            image = self.jitter(image)
+        item["image"] = image.as_subclass(torch.Tensor).float() / 255.0  # image: [3, S, S]
+        return item
+
+
+class LabeledDataset(torch.utils.data.Dataset):
+    """Image/mask pairs of a canonical dataset with joint augmentation.
+
+    `split` is a split name or an explicit list of stems. train=True: random resized crops of
+    `size`, flips and colour jitter; train=False: full resolution, or resized to `size`.
+    Items: {"image": float [3, S, S] 0..1, "mask": int64 [S, S] (255 = ignore), "stem": str}.
+    """
+
+    def __init__(
+        self,
+        info: DatasetInfo,
+        split: str | Sequence[str],
+        size: int | None,
+        train: bool,
+        scale: tuple[float, float] = (0.25, 1.0),
+        hflip: bool = True,
+        vflip: bool = True,
+        color_jitter: bool = True,
+        seed: int = 0,
+    ):
+        self.info = info
+        self.stems = info.split(split) if isinstance(split, str) else list(split)
+        if not self.stems:
+            raise WeedsegError(f"{info.root}: split {split!r} has no samples")
+        if train and not size:
+            raise WeedsegError("LabeledDataset: training crops need a size")
+        self.transform = (
+            SegmentationPresetTrain(size, scale, hflip, vflip, color_jitter)
+            if train
+            else SegmentationPresetEval(size)
+        )
+        self.skipper = CorruptSkipper(len(self.stems), seed)
+
+    def __len__(self) -> int:
+        return len(self.stems)
+
+    def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        stem = self.stems[index]
+        image, mask = read_image(self.info.image_path(stem)), read_mask(self.info.mask_path(stem))
+        if image.shape[:2] != mask.shape:
+            raise WeedsegError(f"{self.info.mask_path(stem)}: size differs from its image")
+        return image, mask
+
+    def __getitem__(self, index: int) -> dict:
+        (image, mask), index = self.skipper.load(index, self._load)
+        image_t = tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1))  # [3, H, W] uint8
+        mask_t = tv_tensors.Mask(torch.from_numpy(mask))  # [H, W] uint8
+        image_t, mask_t = self.transform(image_t, mask_t)
+        return {
+            "image": image_t.as_subclass(torch.Tensor).float() / 255.0,  # [3, S, S]
+            "mask": mask_t.as_subclass(torch.Tensor).long(),  # [S, S], IGNORE_INDEX kept
+            "stem": self.stems[index],
+        }
