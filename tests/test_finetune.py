@@ -1,0 +1,135 @@
+"""Fine-tuning: run folder and best checkpoint, exact resume, transfer from pretraining."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from labeled_datasets import write_colour_dataset
+
+from weedseg.checkpoint import load_checkpoint, load_tensors, save_checkpoint
+from weedseg.finetune import trainer
+from weedseg.finetune.config import FinetuneConfig
+from weedseg.finetune.losses import inverse_sqrt_weights
+from weedseg.finetune.trainer import init_model, plan_data, run_finetune
+from weedseg.models import build_model, spec_from_name
+
+TINY = "unet-resnet18-tiny"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture()
+def data(tmp_path):
+    return write_colour_dataset(tmp_path / "data", {"train": [(64, 80)] * 4, "val": [(70, 90)]})
+
+
+def tiny_config(data, out, **overrides) -> FinetuneConfig:
+    settings = dict(
+        data=str(data.root), out=str(out), arch=TINY, steps=4, batch=2, size=64, warmup=1,
+        val_every=2, val_tile=64, val_overlap=16, workers=0, log_every=1,
+    )  # fmt: skip
+    return FinetuneConfig(**(settings | overrides))
+
+
+def test_finetune_command_writes_run_folder_and_best_checkpoint(data, tmp_path, capsys):
+    from weedseg.cli import main
+
+    out = tmp_path / "run"
+    args = ["finetune", "--data", str(data.root), "--out", str(out), "--arch", TINY]
+    args += ["--steps", "4", "--batch", "2", "--size", "64", "--val-every", "2", "--warmup", "1"]
+    args += ["--val-tile", "64", "--val-overlap", "16", "--workers", "0", "--device", "cpu"]
+    assert main(args) == 0
+    assert "best val mIoU" in capsys.readouterr().out
+    assert (out / "config.yaml").is_file() and any((out / "tb").iterdir())
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines if "val/mIoU" in x] == [2, 4]
+    assert any("train/loss" in x for x in lines)
+    assert (out / "images" / "val_000004.jpg").is_file()  # worst val image, side by side
+
+    best = load_checkpoint(out)  # a run folder resolves to checkpoints/best
+    assert best.task == "segmentation" and best.path.name == "best"
+    for key in ("classes", "mean", "std", "step", "seed", "data", "metrics", "config"):
+        assert key in best.meta, key
+    assert [c["name"] for c in best.meta["classes"]] == ["soil", "crop", "weed"]
+    assert best.meta["metrics"]["val_mIoU"] == max(x["val/mIoU"] for x in lines if "val/mIoU" in x)
+    assert best.meta["data"]["val_source"] == "split 'val'"
+    assert main(args) == 2  # a used run folder is refused without --resume
+
+
+def test_resume_after_interruption_reaches_the_same_weights(data, tmp_path, monkeypatch):
+    straight = run_finetune(tiny_config(data, tmp_path / "straight"), log=lambda _: None)
+
+    real_step = trainer.train_step
+
+    def crash_at_step_3(*args, **kwargs):
+        if kwargs["step"] == 3:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_step", crash_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        run_finetune(tiny_config(data, tmp_path / "resumed"), log=lambda _: None)
+    monkeypatch.setattr(trainer, "train_step", real_step)
+    resumed = run_finetune(tiny_config(data, tmp_path / "resumed", resume=True), log=print)
+
+    assert resumed.steps == straight.steps == 4
+    a = load_tensors(straight.run_dir / "checkpoints" / "last")
+    b = load_tensors(resumed.run_dir / "checkpoints" / "last")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
+    assert resumed.best_miou == pytest.approx(straight.best_miou)
+
+
+def test_init_from_reconstruction_carries_everything_but_the_head(data, tmp_path):
+    spec = spec_from_name(TINY)
+    pretrained = build_model(spec, out_channels=3)
+    meta = {"mean": [0.4, 0.35, 0.3], "std": [0.2, 0.2, 0.2], "step": 100}
+    save_checkpoint(
+        tmp_path / "pre" / "checkpoints" / "last", pretrained, spec=spec,
+        task="reconstruction", meta=meta,
+    )  # fmt: skip
+    messages: list[str] = []
+    config = tiny_config(data, tmp_path / "ft", init=str(tmp_path / "pre"), arch=None)
+    model, got_spec, init = init_model(config, num_classes=3, log=messages.append)
+
+    assert got_spec == spec  # the architecture comes from the pretraining checkpoint
+    source = pretrained.state_dict()
+    head = {"segmentation_head.0.weight", "segmentation_head.0.bias"}
+    assert set(init["new"]) == head  # same shape (3 channels) yet not carried: a new task
+    assert init["carried"] == len(source) - len(head)
+    assert init["mean"] == meta["mean"] and init["std"] == meta["std"]
+    for name, tensor in model.state_dict().items():
+        if name not in head:
+            torch.testing.assert_close(tensor, source[name], msg=name)
+    assert not torch.equal(
+        model.state_dict()["segmentation_head.0.weight"], source[next(iter(head))]
+    )
+    assert any(m.startswith("transfer: carried") for m in messages)
+
+
+def test_held_out_share_when_there_is_no_val_split(tmp_path):
+    info = write_colour_dataset(tmp_path / "d", {"train": [(32, 32)] * 10})
+    config = FinetuneConfig(data=str(info.root), out=str(tmp_path / "r"), val_share=0.2)
+    plan = plan_data(info, config)
+    assert len(plan.val) == 2 and len(plan.train) == 8
+    assert set(plan.val).isdisjoint(plan.train)
+    assert "held out" in plan.val_source
+    assert plan_data(info, config).val == plan.val  # the same share for every run and seed
+
+
+def test_auto_class_weights_follow_inverse_sqrt_frequency():
+    counts = np.array([900, 100, 0])
+    weights = inverse_sqrt_weights(counts)
+    assert weights[1] / weights[0] == pytest.approx(3.0)  # 9x rarer -> 3x heavier
+    assert (counts / counts.sum() * weights).sum() == pytest.approx(1.0)  # mean pixel weight 1
+    assert weights[2] == weights[1]  # absent class: the largest weight

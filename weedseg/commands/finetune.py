@@ -1,0 +1,75 @@
+"""`weedseg finetune`: train a segmenter on labeled images, starting from a pretraining run."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+
+from weedseg.finetune.config import DEFAULT_ARCH, FinetuneConfig
+
+HELP = "fine-tune a segmenter on a labeled dataset (from a pretraining run or from scratch)"
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FinetuneConfig)}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = _DEFAULTS
+    parser.add_argument("--data", required=True, help="labeled dataset root (dataset.yaml)")
+    parser.add_argument("--out", required=True, help="run folder")
+    parser.add_argument(
+        "--init", default=d["init"], help="pretraining run or checkpoint, or none (random init)"
+    )
+    parser.add_argument(
+        "--arch", help=f"model preset or arch:encoder (default: the init's, else {DEFAULT_ARCH})"
+    )
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=d["steps"], help="optimizer steps")
+    length.add_argument("--epochs", type=float, help="passes over the train images (sets steps)")
+    parser.add_argument("--batch", type=int, default=d["batch"], help="images per step per GPU")
+    parser.add_argument("--size", type=int, default=d["size"], help="training crop size (x32)")
+    parser.add_argument("--lr", type=float, default=d["lr"], help="AdamW peak learning rate")
+    parser.add_argument("--weight-decay", type=float, default=d["weight_decay"])
+    parser.add_argument("--warmup", type=int, default=d["warmup"], help="warmup steps")
+    parser.add_argument("--loss", choices=["ce+dice", "jaccard"], default=d["loss"])
+    parser.add_argument(
+        "--class-weights",
+        choices=["auto", "none"],
+        default=d["class_weights"],
+        help="auto: 1/sqrt of each class's train pixel frequency (cross-entropy term)",
+    )
+    parser.add_argument("--train-split", default=d["train_split"])
+    parser.add_argument(
+        "--val-split", default=d["val_split"], help="validation split; if missing, hold out train"
+    )
+    parser.add_argument("--val-share", type=float, default=d["val_share"])
+    parser.add_argument("--val-every", type=int, default=d["val_every"], help="validate every N")
+    parser.add_argument("--val-tile", type=int, default=d["val_tile"])
+    parser.add_argument("--val-overlap", type=int, default=d["val_overlap"])
+    parser.add_argument(
+        "--val-scale", type=float, default=d["val_scale"], help="<1 validates downscaled (faster)"
+    )
+    parser.add_argument("--log-every", type=int, default=d["log_every"])
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=d["checkpoint_every"], help="keep step_N copies"
+    )
+    parser.add_argument("--seed", type=int, default=d["seed"])
+    parser.add_argument("--workers", type=int, default=d["workers"], help="data loader workers")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d["device"])
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+
+
+def run(args: argparse.Namespace) -> int:
+    from weedseg.finetune.trainer import run_finetune
+
+    config = FinetuneConfig(**{name: getattr(args, name) for name in _DEFAULTS})
+    is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 speaks
+    if is_main:
+        print("finetune:", ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items()))
+    result = run_finetune(config)
+    if not is_main:
+        return 0
+    best = "n/a" if result.best_miou is None else f"{result.best_miou:.4f}"
+    print(f"best val mIoU {best} at step {result.best_step}: {result.best_checkpoint}")
+    print(f"Evaluate: weedseg evaluate --model {result.run_dir} --data {config.data} --out REPORT")
+    return 0

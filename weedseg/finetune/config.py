@@ -1,0 +1,41 @@
+"""The one config object of `weedseg finetune`, saved as the run's config.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_ARCH = "unet-mobilenetv3-lite"  # used with `init="none"` when no arch is given
+
+
+@dataclass
+class FinetuneConfig:
+    """Everything that defines a fine-tuning run (CLI flags map one to one)."""
+
+    data: str  # canonical labeled dataset root (dataset.yaml)
+    out: str  # run folder
+    init: str = "none"  # pretraining run folder or checkpoint, or "none" (random init)
+    arch: str | None = (
+        None  # preset or arch:encoder; None: the init checkpoint's, else DEFAULT_ARCH
+    )
+    steps: int = 1000  # optimizer steps (ignored when epochs is set)
+    epochs: float | None = None  # passes over the train images, converted to steps
+    batch: int = 8  # images per step (per process under torchrun)
+    size: int = 256  # square training crop, multiple of 32
+    lr: float = 1e-3  # AdamW peak learning rate (linear warmup, cosine decay to 0)
+    weight_decay: float = 1e-4
+    warmup: int = 50  # warmup steps
+    loss: str = "ce+dice"  # ce+dice | jaccard
+    class_weights: str = "auto"  # auto (inverse sqrt pixel frequency) | none
+    train_split: str = "train"
+    val_split: str = "val"  # when missing or empty: a held-out share of the train split
+    val_share: float = 0.2  # share of train held out when there is no val split
+    val_every: int = 200  # validate (and save last + resume state) every N steps
+    val_tile: int = 512  # validation is full-resolution tiled prediction, as `weedseg evaluate`
+    val_overlap: int = 64
+    val_scale: float = 1.0  # <1 validates on downscaled images (faster on a CPU)
+    log_every: int = 10  # train loss / lr logging period in steps
+    checkpoint_every: int = 0  # keep checkpoints/step_N every N steps (0: only last and best)
+    seed: int = 0
+    workers: int = 2  # DataLoader worker processes
+    device: str = "auto"  # auto | cpu | cuda
+    resume: bool = False  # continue the run in `out` from checkpoints/last

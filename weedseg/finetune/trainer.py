@@ -1,0 +1,366 @@
+"""`weedseg finetune`: train a segmenter from a pretrained (or random) encoder, keep the best.
+
+    result = run_finetune(FinetuneConfig(data="data/cwfid", out="runs/ft", init="runs/pre"))
+    result.best_miou, result.best_checkpoint      # checkpoints/best, chosen by val mIoU
+
+The run folder follows `weedseg.runs.RunDir` (config.yaml, metrics.jsonl, tb/, checkpoints/);
+`resume=True` continues from checkpoints/last with the same data order and RNG; under `torchrun`
+every process trains on its share of each batch stream and rank 0 validates and writes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from weedseg.checkpoint import (
+    load_tensors,
+    read_sidecar,
+    resolve_checkpoint,
+    transfer_weights,
+    unwrap,
+)
+from weedseg.data.format import DatasetInfo
+from weedseg.data.stats import class_pixel_counts, image_mean_std
+from weedseg.errors import WeedsegError
+from weedseg.evaluate.metrics import metrics_from_matrix
+from weedseg.evaluate.report import side_by_side
+from weedseg.finetune.config import DEFAULT_ARCH, FinetuneConfig
+from weedseg.finetune.engine import train_step, validate, warmup_cosine
+from weedseg.finetune.losses import CLASS_WEIGHTS, LOSSES, build_loss, inverse_sqrt_weights
+from weedseg.models import ModelSpec, build_model, spec_from_name
+from weedseg.runs import (
+    EpochSampler,
+    RunDir,
+    SeededSamples,
+    close_distributed,
+    init_distributed,
+    prepare_model,
+    resolve_device,
+    seed_everything,
+)
+from weedseg.tiling import SIZE_MULTIPLE
+
+HEAD_PREFIX = "segmentation_head."  # smp's task head: the only part that changes between tasks
+HOLDOUT_SEED = 0  # the held-out validation share is the same for every run seed and arm
+
+
+@dataclass
+class FinetuneResult:
+    """Where a finished run left its outputs and how well it did on validation."""
+
+    run_dir: Path
+    best_checkpoint: Path  # stem of checkpoints/best (load with weedseg.checkpoint)
+    best_miou: float | None
+    best_step: int | None
+    steps: int
+    history: list[dict] = field(default_factory=list)  # one entry per validation
+
+
+@dataclass
+class DataPlan:
+    """Which images train and which validate, and why (logged and saved in the meta)."""
+
+    train: list[str]
+    val: list[str]
+    val_source: str
+
+
+def plan_data(info: DatasetInfo, config: FinetuneConfig) -> DataPlan:
+    """Train on the train split; validate on the val split, or on a held-out share of train."""
+    train = info.splits.get(config.train_split) or []
+    if not train:
+        raise WeedsegError(f"{info.root}: split {config.train_split!r} is missing or empty")
+    val = info.splits.get(config.val_split) or []
+    if val:
+        return DataPlan(list(train), list(val), f"split {config.val_split!r}")
+    if len(train) < 2:
+        raise WeedsegError(f"{info.root}: no {config.val_split!r} split and one train image only")
+    count = min(len(train) - 1, max(1, round(config.val_share * len(train))))
+    order = np.random.default_rng(HOLDOUT_SEED).permutation(len(train))
+    held = {train[i] for i in order[:count]}
+    source = (
+        f"no {config.val_split!r} split: {count} of {len(train)} train images held out "
+        f"({config.val_share:.0%}, fixed seed {HOLDOUT_SEED})"
+    )
+    return DataPlan([s for s in train if s not in held], [s for s in train if s in held], source)
+
+
+def init_model(
+    config: FinetuneConfig, num_classes: int, log: Callable[[str], None]
+) -> tuple[torch.nn.Module, ModelSpec, dict[str, Any]]:
+    """Build the segmenter and load the pretrained weights; returns (model, spec, init info).
+
+    The init info holds the source checkpoint, the transfer counts and the source's mean/std.
+    """
+    if config.init == "none":
+        spec = spec_from_name(config.arch or DEFAULT_ARCH)
+        log(f"init: none (random weights), model {spec}")
+        return build_model(spec, num_classes), spec, {"source": "none"}
+    stem = resolve_checkpoint(config.init)
+    sidecar = read_sidecar(stem)
+    source_spec = ModelSpec.from_dict(sidecar["spec"])
+    spec = spec_from_name(config.arch) if config.arch else source_spec
+    if spec != source_spec:
+        log(f"warning: --arch {spec} differs from the init checkpoint's {source_spec}")
+    model = build_model(spec, num_classes)
+    tensors = load_tensors(stem)
+    if sidecar.get("task") != "segmentation":
+        # a reconstruction head predicts pixels, not classes: never carry it, even if shapes match
+        tensors = {k: v for k, v in tensors.items() if not k.startswith(HEAD_PREFIX)}
+    report = transfer_weights(model, tensors)
+    log(f"init: {stem} ({sidecar.get('task')}), model {spec}")
+    log("transfer: " + report.summary())
+    if not report.carried:
+        raise WeedsegError(f"{stem}: no tensor matches {spec}; check --arch")
+    meta = sidecar.get("meta", {})
+    info = {
+        "source": str(stem),
+        "task": sidecar.get("task"),
+        "carried": len(report.carried),
+        "new": report.new,
+        "skipped": report.skipped,
+        "mean": meta.get("mean"),
+        "std": meta.get("std"),
+        "step": meta.get("step"),
+    }
+    return model, spec, info
+
+
+def train_loader(
+    info: DatasetInfo, stems: Sequence[str], config: FinetuneConfig, rank: int, world_size: int
+) -> tuple[torch.utils.data.DataLoader, EpochSampler]:
+    """Endless shuffled batches of augmented crops; the sampler can be repositioned to resume."""
+    from weedseg.data.loaders import LabeledDataset
+
+    dataset = LabeledDataset(info, list(stems), size=config.size, train=True, seed=config.seed)
+    sampler = EpochSampler(len(dataset), seed=config.seed, rank=rank, world_size=world_size)
+    loader = torch.utils.data.DataLoader(
+        SeededSamples(dataset),
+        batch_size=config.batch,
+        sampler=sampler,
+        num_workers=config.workers,
+        persistent_workers=config.workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        drop_last=True,
+    )
+    return loader, sampler
+
+
+def check_config(config: FinetuneConfig) -> None:
+    """Refuse settings that cannot work, before any data is read."""
+    if config.loss not in LOSSES:
+        raise WeedsegError(f"--loss must be one of {', '.join(LOSSES)}, got {config.loss!r}")
+    if config.class_weights not in CLASS_WEIGHTS:
+        raise WeedsegError(f"--class-weights must be auto or none, got {config.class_weights!r}")
+    for name in ("size", "val_tile"):
+        if getattr(config, name) % SIZE_MULTIPLE:
+            raise WeedsegError(f"{name} must be a multiple of {SIZE_MULTIPLE}")
+    if config.steps < 1 and config.epochs is None:
+        raise WeedsegError("--steps must be at least 1")
+    if not 0 < config.val_share < 1:
+        raise WeedsegError("--val-share must be between 0 and 1")
+
+
+def run_finetune(config: FinetuneConfig, log: Callable[[str], None] = print) -> FinetuneResult:
+    """Fine-tune per `config`; validates every `val_every` steps and at the end."""
+    check_config(config)
+    dist = init_distributed(config.device)
+    try:
+        return _run(config, dist, log if dist.is_main else _quiet)
+    finally:
+        close_distributed()
+
+
+def _quiet(_: str) -> None:
+    """Log sink for ranks other than 0."""
+
+
+@dataclass
+class Session:
+    """Everything set up for the training loop."""
+
+    info: DatasetInfo
+    plan: DataPlan
+    model: torch.nn.Module
+    spec: ModelSpec
+    meta: dict[str, Any]  # saved with every checkpoint
+    loss_fn: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    steps: int
+
+
+def _run(config: FinetuneConfig, dist, log: Callable[[str], None]) -> FinetuneResult:
+    device = resolve_device(config.device, dist)
+    seed_everything(config.seed)
+    run = RunDir(config.out, resume=config.resume, is_main=dist.is_main)
+    session = _prepare(config, dist, device, log, _resumed_sidecar(run) if config.resume else None)
+    run.start(config)
+    start = 0
+    if config.resume:
+        start = run.load_state(session.model, session.optimizer, session.scheduler).step
+        log(f"resumed at step {start} of {session.steps} (best val mIoU {run.best_score})")
+    history, best_step = _train(session, run, config, dist, device, start, log)
+    run.close()
+    return FinetuneResult(
+        run_dir=run.root,
+        best_checkpoint=run.checkpoints / "best",
+        best_miou=run.best_score,
+        best_step=best_step,
+        steps=session.steps,
+        history=history,
+    )
+
+
+def _resumed_sidecar(run: RunDir) -> dict[str, Any]:
+    """The sidecar of the run's checkpoints/last, which a resumed run continues from."""
+    stem = run.checkpoints / "last"
+    if not stem.with_suffix(".json").is_file():
+        raise WeedsegError(f"{run.root}: nothing to resume (no checkpoints/last)")
+    return read_sidecar(stem)
+
+
+def _prepare(
+    config: FinetuneConfig, dist, device: torch.device, log, resumed: dict[str, Any] | None
+) -> Session:
+    """Data plan, model with pretrained weights, normalisation, loss, optimizer, schedule.
+
+    A resumed run rebuilds the model, normalisation and class weights its last checkpoint
+    recorded (its weights are loaded afterwards, with the optimizer state).
+    """
+    info = DatasetInfo.load(config.data)
+    plan = plan_data(info, config)
+    log(f"data: {info.root}: {len(plan.train)} train, {len(plan.val)} val ({plan.val_source})")
+    if resumed:
+        spec, saved = ModelSpec.from_dict(resumed["spec"]), resumed["meta"]
+        model, init = build_model(spec, len(info.classes)), saved["init"]
+        mean, std, weights = saved["mean"], saved["std"], saved["class_weights"]
+    else:
+        model, spec, init = init_model(config, len(info.classes), log)
+        mean, std = init.get("mean"), init.get("std")
+        weights = _class_weights(info, plan, config, log)
+    if not (mean and std):
+        stats = image_mean_std([info.image_path(x) for x in plan.train])
+        mean, std = ([round(v, 6) for v in values] for values in stats)
+        log(f"normalisation from the train images: mean {mean}, std {std}")
+    steps = config.steps
+    if config.epochs is not None:
+        per_step = config.batch * dist.world_size
+        steps = max(1, math.ceil(config.epochs * len(plan.train) / per_step))
+    model = prepare_model(model, device, dist)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, steps, config.warmup)
+    )
+    meta = {
+        "classes": [c.to_dict() for c in info.classes],
+        "mean": mean,
+        "std": std,
+        "seed": config.seed,
+        "data": {
+            "path": str(info.root),
+            "train": len(plan.train),
+            "val": len(plan.val),
+            "val_source": plan.val_source,
+        },
+        "init": init,
+        "loss": config.loss,
+        "class_weights": weights,
+        "config": asdict(config),
+    }
+    loss_fn = build_loss(config.loss, weights).to(device)
+    return Session(info, plan, model, spec, meta, loss_fn, optimizer, scheduler, steps)
+
+
+def _class_weights(
+    info: DatasetInfo, plan: DataPlan, config: FinetuneConfig, log
+) -> list[float] | None:
+    """Cross-entropy class weights from the train masks (`auto`), or None."""
+    if config.class_weights == "none":
+        return None
+    counts = class_pixel_counts(info, plan.train)
+    weights = [round(float(w), 4) for w in inverse_sqrt_weights(counts)]
+    total = max(int(counts.sum()), 1)
+    shares = [f"{name} {n / total:.2%}" for name, n in zip(info.class_names, counts, strict=True)]
+    log(f"class weights (1/sqrt pixel frequency): {weights}; pixel shares {', '.join(shares)}")
+    return weights
+
+
+def _train(
+    s: Session, run: RunDir, config: FinetuneConfig, dist, device, start: int, log
+) -> tuple[list[dict], int | None]:
+    """Steps start+1..steps; validate, keep best and save last every `val_every` and at the end."""
+    mean = torch.tensor(s.meta["mean"], device=device).view(1, 3, 1, 1)
+    std = torch.tensor(s.meta["std"], device=device).view(1, 3, 1, 1)
+    loader, sampler = train_loader(s.info, s.plan.train, config, dist.rank, dist.world_size)
+    sampler.set_position(*divmod(start * config.batch, sampler.epoch_size))
+    batches = iter(loader)
+    history: list[dict] = []
+    best_step = None
+    s.model.train()
+    bar = run.progress(total=s.steps, initial=start, desc="finetune")
+    try:
+        for step in range(start + 1, s.steps + 1):
+            batch = next(batches)
+            loss = train_step(
+                s.model, batch, s.loss_fn, s.optimizer, mean=mean, std=std, device=device, step=step
+            )
+            s.scheduler.step()
+            bar.advance(images=config.batch * dist.world_size, loss=loss)
+            if step % config.log_every == 0 or step == s.steps:
+                run.log(step, {"train/loss": loss, "train/lr": s.optimizer.param_groups[0]["lr"]})
+            if step % config.val_every and step != s.steps:
+                continue
+            meta = s.meta | {"step": step}
+            if dist.is_main:
+                scores = _validate(unwrap(s.model), s, run, config, device, step)
+                run.log(step, _scalars(scores))
+                history.append({"step": step, **scores})
+                meta["metrics"] = {"val_mIoU": scores["mIoU"], "val": scores}
+                score = -1.0 if scores["mIoU"] is None else scores["mIoU"]
+                if run.save_best(s.model, spec=s.spec, task="segmentation", meta=meta, score=score):
+                    best_step = step
+                log(f"step {step}: val mIoU {score:.4f} (best {run.best_score:.4f})")
+            run.save(
+                step, s.model, s.optimizer, s.scheduler, spec=s.spec, task="segmentation",
+                meta=meta, every=config.checkpoint_every,
+            )  # fmt: skip
+            if dist.distributed:
+                torch.distributed.barrier()
+    finally:
+        bar.close()
+    return history, best_step
+
+
+def _validate(
+    model: torch.nn.Module, s: Session, run: RunDir, config: FinetuneConfig, device, step: int
+) -> dict:
+    """Scores (SegmentationMetrics.to_dict) on the validation images.
+
+    The worst image goes to images/val_<step>.jpg, for a person to follow the training.
+    """
+    result = validate(
+        model, s.info, s.plan.val, mean=s.meta["mean"], std=s.meta["std"], tile=config.val_tile,
+        overlap=config.val_overlap, scale=config.val_scale, device=device, keep_worst=1,
+    )  # fmt: skip
+    if result.worst:
+        run.write_image(f"val_{step:06d}.jpg", side_by_side(result.worst[0], s.info.classes))
+    return metrics_from_matrix(result.matrix).to_dict(s.info.class_names)
+
+
+def _scalars(scores: dict) -> dict[str, float]:
+    """val/mIoU, val/aAcc, val/mAcc and val/iou_<class> for metrics.jsonl and TensorBoard."""
+    out = {f"val/{k}": v for k, v in scores.items() if k != "per_class" and v is not None}
+    for name, c in scores["per_class"].items():
+        if c["iou"] is not None:
+            out[f"val/iou_{name}"] = c["iou"]
+    return out
