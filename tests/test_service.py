@@ -343,3 +343,13 @@ def test_batcher_gathers_concurrent_requests(bundle):
     assert sizes == [1, 4, 4]
     for im, result in zip(images, results, strict=True):
         assert result.prediction.labels.shape == im.shape[:2]
+
+
+def test_cors_allows_only_configured_origins(bundle):
+    settings = Settings(bundle=bundle, cors_origins=["http://robot.local"])
+    with TestClient(create_app(settings)) as c:
+        preflight = {"access-control-request-method": "POST"}
+        allowed = c.options("/v1/segment", headers={"origin": "http://robot.local", **preflight})
+        assert allowed.headers["access-control-allow-origin"] == "http://robot.local"
+        other = c.options("/v1/segment", headers={"origin": "http://evil.example", **preflight})
+        assert "access-control-allow-origin" not in other.headers

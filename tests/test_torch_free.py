@@ -27,6 +27,10 @@ TORCH_FREE_MODULES = [
     "weedseg.predict.geo",
     "weedseg.predict.ray_runner",
     "weedseg.commands.predict",
+    "service",
+    "service.app",
+    "weedseg.client",
+    "weedseg.commands.serve",
 ]
 
 
