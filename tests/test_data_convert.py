@@ -255,6 +255,7 @@ def test_coco_unknown_categories_are_listed(tmp_path: Path) -> None:
 
 
 @pytest.mark.real_data
+@pytest.mark.slow
 def test_real_cwfid_converts_exactly(tmp_path: Path) -> None:
     src = shared_dataset("cwfid")
     convert_cwfid(src, tmp_path / "cwfid")
@@ -272,6 +273,7 @@ def test_real_cwfid_converts_exactly(tmp_path: Path) -> None:
 
 
 @pytest.mark.real_data
+@pytest.mark.slow
 def test_real_peanut_block_split_exact_to_the_pixel(tmp_path: Path) -> None:
     src = shared_dataset("peanut")
     splits = ["--split", "train=0001-0280", "--split", "val=0281-0320", "--split", "test=0321-0400"]
