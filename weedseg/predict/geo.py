@@ -33,6 +33,7 @@ from weedseg.predict.sources import SourceItem, inside
 
 NODATA = 255
 BLOCK = 2048  # core window side in pixels; memory ~ BLOCK^2 * (classes * 8 + 16) bytes
+GDAL_CACHE_MB = 256  # GDAL's block cache defaults to 5% of RAM; bound it, windows do the work
 GEO_SUFFIXES = {
     "classes": ".classes.tif",
     "weeds": ".weeds.geojson",
@@ -53,13 +54,6 @@ def is_georeferenced(path: Path) -> bool:
             return dataset.crs is not None
     except Exception:  # not readable by GDAL: the plain image path reports the problem
         return False
-
-
-def _windows(height: int, width: int, block: int):
-    """Core windows (row, col, h, w) covering the raster in row-major order."""
-    for row in range(0, height, block):
-        for col in range(0, width, block):
-            yield row, col, min(block, height - row), min(block, width - col)
 
 
 class _Grid:
@@ -159,14 +153,21 @@ class _PolygonWriter:
         }
         self.file.write(("," if self.count > 1 else "") + json.dumps(feature))
 
-    def add_merged(self, pieces: list) -> None:
-        """Pieces cut by window borders, merged back into whole regions."""
+    def merge_row(self, pending: list, pieces: list, bottom: int | None) -> list:
+        """Merge pieces cut by window borders; write the regions that are complete and return
+        those still reaching `bottom`, the edge to the next row of windows (None: last row)."""
         from shapely import unary_union
 
-        if pieces:
-            union = unary_union(pieces)
-            for polygon in getattr(union, "geoms", [union]):
+        if not pieces and not pending:
+            return []
+        union = unary_union(pending + pieces)
+        still_open = []
+        for polygon in getattr(union, "geoms", [union]):
+            if bottom is not None and polygon.bounds[3] >= bottom:
+                still_open.append(polygon)
+            else:
                 self.add(polygon)
+        return still_open
 
     def close(self) -> None:
         if self.file is not None:
@@ -199,6 +200,25 @@ def _weed_pieces(weed: np.ndarray, row: int, col: int, size: tuple[int, int]):
     return inner, edge
 
 
+def _predict_window(src, core, predictor: Predictor, config: PredictConfig, timings: dict):
+    """Class map [h, w] of one core window (predicted with a halo of context around it) and its
+    valid-pixel mask; no-data pixels get NODATA. Adds the prediction's timings to `timings`."""
+    from rasterio.windows import Window
+
+    halo = max(predictor.overlap, 32)
+    top, left = max(core.row_off - halo, 0), max(core.col_off - halo, 0)
+    bottom = min(core.row_off + core.height + halo, src.height)
+    right = min(core.col_off + core.width + halo, src.width)
+    window = Window(left, top, right - left, bottom - top)
+    prediction = predictor.predict(_read_rgb(src, window, config.bands))
+    for key in timings:
+        timings[key] += prediction.timings_ms[key]
+    y0, x0 = core.row_off - top, core.col_off - left
+    labels = prediction.labels[y0 : y0 + core.height, x0 : x0 + core.width]
+    valid = src.dataset_mask(window=core) > 0
+    return np.where(valid, labels, NODATA).astype(np.uint8), valid
+
+
 def predict_orthomosaic(
     item: SourceItem, predictor: Predictor, config: PredictConfig, out: Path
 ) -> tuple[dict, list[Path], dict[str, float]]:
@@ -212,7 +232,11 @@ def predict_orthomosaic(
     write_vectors = "geojson" in config.save
     paths = {k: inside(out, item.rel + suffix) for k, suffix in GEO_SUFFIXES.items()}
     written = []
-    with rasterio.open(item.path) as src, contextlib.ExitStack() as stack:
+    with (
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
+        rasterio.open(item.path) as src,
+        contextlib.ExitStack() as stack,
+    ):
         if src.crs is None or src.crs.is_geographic:
             raise WeedsegError(
                 f"{item.path}: needs a projected CRS in metres (e.g. UTM) to measure areas; "
@@ -222,10 +246,8 @@ def predict_orthomosaic(
         res_x, res_y = abs(src.res[0]) * unit, abs(src.res[1]) * unit  # metres per pixel
         pixel_area_m2 = res_x * res_y
         height, width = src.height, src.width
-        halo = max(predictor.overlap, 32)
         grid = _Grid(height, width, (config.grid_m / res_x, config.grid_m / res_y))
         counts = np.zeros(predictor.num_classes, dtype=np.int64)
-        edge_pieces = []
         dst = None
         if "mask" in config.save or "geotiff" in config.save:
             tmp_map = stack.enter_context(atomic_path(paths["classes"]))
@@ -240,31 +262,27 @@ def predict_orthomosaic(
         polygons = _PolygonWriter(
             weeds_file, src.crs, src.transform, pixel_area_m2, config.min_polygon_m2
         )
-        for row, col, h, w in _windows(height, width, BLOCK):
-            top, left = max(row - halo, 0), max(col - halo, 0)
-            bottom, right = min(row + h + halo, height), min(col + w + halo, width)
-            window = Window(left, top, right - left, bottom - top)
-            prediction = predictor.predict(_read_rgb(src, window, config.bands))
-            for key in timings:
-                timings[key] += prediction.timings_ms[key]
-            t0 = time.perf_counter()
-            core_window = Window(col, row, w, h)
-            core = prediction.labels[row - top : row - top + h, col - left : col - left + w]
-            valid = src.dataset_mask(window=core_window) > 0
-            core = np.where(valid, core, NODATA).astype(np.uint8)
-            if dst is not None:
-                dst.write(core, 1, window=core_window)
-            counts += np.bincount(core[valid], minlength=predictor.num_classes)[: len(counts)]
-            if weed_id is not None:
-                weed = core == weed_id
-                grid.add(row, col, weed, valid)
-                if weed.any():
-                    inner, edge = _weed_pieces(weed, row, col, (height, width))
-                    for polygon in inner:
-                        polygons.add(polygon)
-                    edge_pieces += edge
-            timings["post"] += (time.perf_counter() - t0) * 1000
-        polygons.add_merged(edge_pieces)
+        pending: list = []  # weed regions that may continue into the next row of windows
+        for row in range(0, height, BLOCK):
+            h, row_pieces = min(BLOCK, height - row), []
+            for col in range(0, width, BLOCK):
+                core_window = Window(col, row, min(BLOCK, width - col), h)
+                core, valid = _predict_window(src, core_window, predictor, config, timings)
+                t0 = time.perf_counter()
+                if dst is not None:
+                    dst.write(core, 1, window=core_window)
+                counts += np.bincount(core[valid], minlength=len(counts))[: len(counts)]
+                if weed_id is not None:
+                    weed = core == weed_id
+                    grid.add(row, col, weed, valid)
+                    if weed.any():
+                        inner, edge = _weed_pieces(weed, row, col, (height, width))
+                        for polygon in inner:
+                            polygons.add(polygon)
+                        row_pieces += edge
+                timings["post"] += (time.perf_counter() - t0) * 1000
+            last = row + h >= height
+            pending = polygons.merge_row(pending, row_pieces, None if last else row + h)
         polygons.close()
         transform, crs = src.transform, src.crs
         centre = transform @ (width / 2, height / 2)
