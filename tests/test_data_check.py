@@ -69,3 +69,12 @@ def test_truncated_jpeg_is_named(dataset: DatasetInfo) -> None:
 def test_not_a_dataset_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["data", "check", str(tmp_path)]) == 2
     assert "dataset.yaml is missing" in capsys.readouterr().err
+
+
+def test_sixteen_bit_mask_is_named(dataset: DatasetInfo) -> None:
+    path = dataset.mask_path(sorted(dataset.images)[0])
+    write_image(path, np.full((64, 64), 300, np.uint16))
+    problems = check_dataset(dataset.root).problems
+    assert problems == [
+        f"{path}: mask must be an 8-bit single-channel PNG (has bit depth 16, colour type 0)"
+    ]

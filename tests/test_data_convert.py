@@ -107,6 +107,24 @@ def test_index_masks_value_map_and_name_templates(tmp_path: Path) -> None:
     np.testing.assert_array_equal(mask, np.array([0, 2, 1], np.uint8)[source_masks["a2"]])
 
 
+def test_index_masks_read_palette_and_16_bit_values(tmp_path: Path) -> None:
+    from PIL import Image
+
+    src = tmp_path / "src"
+    rng = np.random.default_rng(6)
+    values = rng.integers(0, 3, (16, 24), dtype=np.uint8)
+    write_image(src / "images" / "p.png", _photo(rng))
+    write_image(src / "images" / "w.png", _photo(rng))
+    palette = Image.fromarray(values, mode="P")
+    palette.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [0] * 759)  # VOC-style colours
+    (src / "masks").mkdir()
+    palette.save(src / "masks" / "p.png")
+    write_image(src / "masks" / "w.png", values.astype(np.uint16))
+    convert_index_masks(src, tmp_path / "out", value_map=parse_value_map("0=soil,1=crop,2=weed"))
+    for stem in ("p", "w"):
+        np.testing.assert_array_equal(read_mask(tmp_path / "out" / "masks" / f"{stem}.png"), values)
+
+
 def test_index_masks_unmapped_value_is_an_error(tmp_path: Path) -> None:
     src = tmp_path / "src"
     write_image(src / "images" / "x.png", _photo(np.random.default_rng(2)))

@@ -79,9 +79,9 @@ def _check_pair(info: DatasetInfo, stem: str) -> tuple[list[str], np.ndarray | N
                 f"{path}: missing ({'image' if reader is read_image else 'mask'} of {stem})"
             )
             continue
-        truncated = _truncation(path)
-        if truncated:
-            problems.append(truncated)
+        broken = _file_problem(path, is_mask=reader is read_mask)
+        if broken:
+            problems.append(broken)
             continue
         try:
             decoded = reader(path)
@@ -111,16 +111,27 @@ def _check_pair(info: DatasetInfo, stem: str) -> tuple[list[str], np.ndarray | N
     return problems, counts
 
 
-def _truncation(path: Path) -> str | None:
-    """A message when a PNG or JPEG lacks its end marker (decoders may silently fill the rest)."""
+def _file_problem(path: Path, is_mask: bool) -> str | None:
+    """A truncated PNG/JPEG (decoders may fill it in silently), or a mask that is not grey 8-bit."""
     with path.open("rb") as f:
-        head = f.read(8)
+        head = f.read(26)
         f.seek(max(0, path.stat().st_size - 64))
         tail = f.read().rstrip(b"\x00")
-    if head.startswith(b"\x89PNG") and not tail.endswith(PNG_END):
+    is_png = head.startswith(b"\x89PNG")
+    if is_png and (len(head) < 26 or not tail.endswith(PNG_END)):
         return f"{path}: truncated PNG (no IEND chunk)"
     if head.startswith(b"\xff\xd8") and JPEG_END not in tail[-16:]:
         return f"{path}: truncated JPEG (no end-of-image marker)"
+    if not is_mask:
+        return None
+    if not is_png:
+        return f"{path}: masks must be PNG files"
+    bit_depth, color_type = head[24], head[25]  # from the IHDR chunk; colour type 0 = grey
+    if (bit_depth, color_type) != (8, 0):
+        return (
+            f"{path}: mask must be an 8-bit single-channel PNG "
+            f"(has bit depth {bit_depth}, colour type {color_type})"
+        )
     return None
 
 

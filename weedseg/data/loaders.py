@@ -142,6 +142,8 @@ class UnlabeledImages(torch.utils.data.Dataset):
             values = np.asarray(self.aux(index, shape))
         else:
             values = np.asarray(self.aux[index])
+        if values.ndim != 2:
+            raise ValueError(f"aux map of {self.files[index]} must be 2-D, got {values.shape}")
         if values.shape != shape:  # e.g. a patch-grid map: stretch it over the image
             values = cv2.resize(values, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
         return values

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weedseg.classes import DEFAULT_CLASSES
+from weedseg.classes import DEFAULT_CLASSES, ClassInfo
 from weedseg.data.convert.masks import class_index
 from weedseg.data.convert.splits import parse_split_specs
 from weedseg.data.convert.writer import ConversionResult, Sample, raise_if_problems, write_dataset
@@ -24,6 +24,7 @@ def convert_coco(
     split_specs: list[str] | None = None,
     source: str = "",
     force: bool = False,
+    classes: tuple[ClassInfo, ...] = DEFAULT_CLASSES,
 ) -> ConversionResult:
     """Rasterise every annotation into its image's index mask; unannotated pixels are soil (0).
 
@@ -35,7 +36,7 @@ def convert_coco(
     coco = json.loads(json_path.read_text(encoding="utf-8"))
     images_dir = json_path.parent / images if images else json_path.parent
     categories = {int(c["id"]): str(c["name"]) for c in coco.get("categories", [])}
-    index_of = _category_indices(categories, category_map or {}, json_path)
+    index_of = _category_indices(categories, category_map or {}, json_path, classes)
     by_image: dict[int, list[dict]] = {}
     for ann in coco.get("annotations", []):
         by_image.setdefault(int(ann["image_id"]), []).append(ann)
@@ -56,7 +57,7 @@ def convert_coco(
         raise WeedsegError(f"{json_path}: several images share a file name stem")
     splits = parse_split_specs(split_specs or [], stems)
     source = source or f"{json_path} (COCO). Converted by `weedseg data convert coco`."
-    return write_dataset(dst, samples, splits, source, force=force)
+    return write_dataset(dst, samples, splits, source, force=force, classes=classes)
 
 
 def parse_category_map(text: str) -> dict[str, str]:
@@ -83,9 +84,12 @@ def _find_json(src: Path) -> Path:
 
 
 def _category_indices(
-    categories: dict[int, str], category_map: dict[str, str], json_path: Path
+    categories: dict[int, str],
+    category_map: dict[str, str],
+    json_path: Path,
+    classes: tuple[ClassInfo, ...],
 ) -> dict[int, int]:
-    class_names = {c.name for c in DEFAULT_CLASSES}
+    class_names = {c.name for c in classes}
     unknown = sorted(
         {n for n in categories.values() if n not in category_map and n not in class_names}
     )
@@ -94,7 +98,9 @@ def _category_indices(
             f"{json_path}: categories without a class: {', '.join(unknown)} "
             f"(map them with --map NAME=CLASS, classes: {', '.join(sorted(class_names))}, ignore)"
         )
-    return {cid: class_index(category_map.get(name, name)) for cid, name in categories.items()}
+    return {
+        cid: class_index(category_map.get(name, name), classes) for cid, name in categories.items()
+    }
 
 
 def _resolve_image(images_dir: Path, file_name: str) -> Path | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from weedseg.classes import DEFAULT_CLASSES, ClassInfo
 from weedseg.data.convert.masks import Color, colors_to_index, default_color_map
 from weedseg.data.convert.pairing import DEFAULT_TEMPLATE, pair_files
 from weedseg.data.convert.splits import parse_split_specs
@@ -30,6 +31,7 @@ def convert_color_masks(
     unknown_as_ignore: bool = False,
     source: str = "",
     force: bool = False,
+    classes: tuple[ClassInfo, ...] = DEFAULT_CLASSES,
 ) -> ConversionResult:
     """Pair `SRC/images` with `SRC/<masks>` (default: the first of labels/, masks/, annotations/).
 
@@ -38,14 +40,14 @@ def convert_color_masks(
     src = Path(src)
     masks_dir = src / masks if masks else _find_mask_folder(src)
     pairs = pair_files(src / images, masks_dir, image_template, mask_template)
-    color_map = color_map or default_color_map()
+    color_map = color_map or default_color_map(classes)
     samples = [
         Sample(stem, image, functools.partial(_mask, label, color_map, unknown_as_ignore))
         for stem, image, label in pairs
     ]
     splits = parse_split_specs(split_specs or [], [stem for stem, _, _ in pairs])
     source = source or f"{src} (RGB label masks). Converted by `weedseg data convert color-masks`."
-    return write_dataset(dst, samples, splits, source, force=force)
+    return write_dataset(dst, samples, splits, source, force=force, classes=classes)
 
 
 def _mask(path: Path, color_map: dict[Color, int], unknown_as_ignore: bool) -> np.ndarray:
