@@ -64,4 +64,19 @@ def render_soil(
     soil[..., 2] *= 1.0 + 0.08 * wet  # wet soil looks slightly cooler
     stone_alpha = np.clip(stones, 0, 1)[..., None]
     soil = soil * (1 - stone_alpha) + stone_tone * (0.9 + 0.1 * grain[..., None]) * stone_alpha
-    return np.clip(soil * shade[..., None], 0.0, 1.0)
+    soil = soil * shade[..., None]
+    _scatter_residue(rng, soil, scale)
+    return np.clip(soil, 0.0, 1.0)
+
+
+def _scatter_residue(rng: np.random.Generator, soil: np.ndarray, scale: float) -> None:
+    """Bits of straw and dry stalks from the last crop: pale, thin, never green (still soil)."""
+    size = soil.shape[0]
+    for _ in range(int(rng.integers(0, 25) * scale**2)):
+        start = rng.uniform(0, size, 2)
+        angle = rng.uniform(0, 2 * np.pi)
+        length = rng.uniform(4, 16) * scale
+        end = start + length * np.array([np.cos(angle), np.sin(angle)])
+        tone = np.array([0.72, 0.62, 0.44]) * rng.uniform(0.6, 1.1)
+        points = np.round(np.stack([start, end]) * 16).astype(np.int32)
+        cv2.polylines(soil, [points], False, tone.tolist(), 1, cv2.LINE_AA, 4)
