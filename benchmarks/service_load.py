@@ -82,9 +82,14 @@ def batched_throughput(predictor, image: np.ndarray, batch_size: int, seconds: f
     return images / (time.perf_counter() - started)
 
 
+def model_time(timings: dict[str, float]) -> float:
+    """The server's own model time for one request (pre + inference + post, from Server-Timing)."""
+    return sum(timings.get(k, 0.0) for k in ("pre", "inference", "post"))
+
+
 def paired_c1(predictor, image: np.ndarray, url: str, jpeg: bytes, seconds: float) -> dict:
     """Alternate one in-process prediction and one request: model vs service latency."""
-    model_ms, service_ms = [], []
+    model_ms, service_ms, overhead_ms = [], [], []
     with WeedsegClient(url, retries=0, timeout_s=300) as client:
         deadline = time.perf_counter() + seconds
         while len(service_ms) < 5 or time.perf_counter() < deadline:
@@ -94,6 +99,7 @@ def paired_c1(predictor, image: np.ndarray, url: str, jpeg: bytes, seconds: floa
             started = time.perf_counter()
             client.segment(jpeg, format="png")
             service_ms.append((time.perf_counter() - started) * 1000)
+            overhead_ms.append(service_ms[-1] - model_time(client.last_timings_ms))
     ms = np.asarray(service_ms)
     return {
         "clients": 1,
@@ -104,6 +110,8 @@ def paired_c1(predictor, image: np.ndarray, url: str, jpeg: bytes, seconds: floa
         "p95_ms": float(np.percentile(ms, 95)),
         "p99_ms": float(np.percentile(ms, 99)),
         "per_s": 1000.0 / float(np.mean(ms)),
+        "overhead_p50_ms": float(np.median(overhead_ms)),
+        "overhead_max_ms": float(np.max(overhead_ms)),
     }
 
 
@@ -204,6 +212,9 @@ def report(r: dict) -> str:
         f"**{c8['per_s'] / base:.2f}** (target >= 0.85).",
         f"- p50 at concurrency 1 minus model latency: **{c1['p50_ms'] - r['model_ms']:+.0f} "
         f"ms** (target <= +15 ms).",
+        f"- Service overhead per request at concurrency 1 (client latency minus the model time "
+        f"the server measured for that same request, so immune to load drift): median "
+        f"**{c1['overhead_p50_ms']:.1f} ms**, max {c1['overhead_max_ms']:.1f} ms.",
         f"- Mean batch size formed by the server under load: {r['mean_batch']:.2f}.",
     ]
     return "\n".join(rows)

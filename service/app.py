@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import cv2
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from PIL import Image
@@ -27,6 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     # Pillow's own decompression-bomb guard follows ours (it errors at twice this).
     Image.MAX_IMAGE_PIXELS = settings.max_pixels
+    # Broken uploads are answered with 400s; OpenCV need not also warn about each on stderr.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     app_metrics = Metrics()
     batcher = MicroBatcher(
         settings.batch_size,

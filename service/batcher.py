@@ -140,7 +140,7 @@ class MicroBatcher:
                 break
             try:
                 jobs.append(await asyncio.wait_for(self._queue.get(), remaining))
-            except TimeoutError:
+            except asyncio.TimeoutError:  # noqa: UP041 - a distinct class on JetPack's Python 3.10
                 break
         return jobs
 

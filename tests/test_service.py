@@ -193,6 +193,13 @@ def test_truncated_images_are_400_not_half_decoded(client, image):
         assert r.status_code == 400, r.text
 
 
+def test_jpeg_with_bytes_after_its_end_marker_is_accepted(client, image):
+    jpeg = encode_image(image, ".jpg", quality=95) + b"camera trailer"
+    r = client.post("/v1/segment", content=jpeg, headers={"content-type": "image/jpeg"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["width"], r.json()["height"]) == (128, 96)
+
+
 def test_lanes_bad_band_and_unknown_route(client, image):
     r = post_png(client, image, "/v1/segment/lanes", band_start=0.8, band_end=0.2)
     assert r.status_code == 422 and r.json()["error"] == "invalid_parameter"

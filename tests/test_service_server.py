@@ -98,6 +98,7 @@ def test_client_segments_with_keep_alive_and_reports_errors(server, frames):
     with WeedsegClient(url, api_key=KEY, timeout_s=10) as client:
         answer = client.segment(frames["jpeg"], mask="rle", gsd=0.3)
         assert answer["weed_count"] > 0 and set(answer["mask_rle"]) == {"soil", "crop", "weed"}
+        assert {"decode", "queue", "inference", "encode"} <= set(client.last_timings_ms)
         connection = client._conn  # noqa: SLF001 - the point is that it is reused
         png = client.segment(frames["png"], format="png")
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and client._conn is connection  # noqa: SLF001

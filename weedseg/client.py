@@ -67,6 +67,7 @@ class WeedsegClient:
         self.retries = retries
         self.backoff_s = backoff_s
         self._conn: http.client.HTTPConnection | None = None
+        self.last_timings_ms: dict[str, float] = {}  # the last answer's Server-Timing header
 
     def segment(self, image: bytes, format: str = "json", **params: Any) -> Any:
         """POST /v1/segment: a dict for format=json, else the PNG/JPEG bytes.
@@ -150,12 +151,26 @@ class WeedsegClient:
                     raise ServiceError(0, "connection_failed", str(exc)) from exc
                 status, headers, data = 0, None, b""
             if 0 < status < 400:
+                self.last_timings_ms = parse_server_timing(headers.get("server-timing", ""))
                 return status, headers, data
             if status not in (0, *RETRY_STATUSES) or attempt >= self.retries:
                 raise _service_error(status, data)
             retry_after = headers.get("retry-after", "") if headers is not None else ""
             time.sleep(float(retry_after) if retry_after.isdigit() else delay)
             attempt += 1
+
+
+def parse_server_timing(header: str) -> dict[str, float]:
+    """`decode;dur=3.1, inference;dur=40.2` -> {"decode": 3.1, "inference": 40.2}."""
+    timings = {}
+    for part in header.split(","):
+        name, _, rest = part.strip().partition(";")
+        if rest.startswith("dur="):
+            try:
+                timings[name] = float(rest[4:])
+            except ValueError:
+                continue
+    return timings
 
 
 def _service_error(status: int, data: bytes) -> ServiceError:

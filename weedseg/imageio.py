@@ -51,17 +51,31 @@ def read_image(path: str | Path, bands: tuple[int, int, int] | None = None) -> n
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: empty file")
     data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None and path.suffix.lower() in (".tif", ".tiff"):
-        bands_first = _read_tiff_with_gdal(path)
-        if bands_first is not None:  # OpenCV reads at most 4 channels; GDAL reads any
-            return to_rgb8(bands_first, bands)
+    try:
+        return decode_image(data, str(path), bands)
+    except ImageReadError:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            bands_first = _read_tiff_with_gdal(path)
+            if bands_first is not None:  # OpenCV reads at most 4 channels; GDAL reads any
+                return to_rgb8(bands_first, bands)
+        raise
+
+
+def decode_image(
+    data: bytes | np.ndarray, name: str = "image", bands: tuple[int, int, int] | None = None
+) -> np.ndarray:
+    """Decode encoded image bytes (a file's content, an upload) to HxWx3 uint8 RGB, EXIF-rotated.
+
+    Raises ImageReadError naming `name` when OpenCV cannot decode them.
+    """
+    buffer = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise ImageReadError(f"{path}: not a decodable image (corrupt or unsupported format)")
+        raise ImageReadError(f"{name}: not a decodable image (corrupt or unsupported format)")
     if image.ndim == 3 and image.shape[2] >= 3:
         # OpenCV decodes colour as BGR(A); reorder the first three channels to RGB.
         image = np.concatenate([image[:, :, 2::-1], image[:, :, 3:]], axis=2)
-    image = _apply_exif_orientation(data, image)
+    image = _apply_exif_orientation(buffer, image)
     return to_rgb8(image, bands)
 
 
