@@ -128,9 +128,9 @@ def resolve_checkpoint(path_or_run: str | Path, which: str | None = None) -> Pat
     return stem
 
 
-def read_sidecar(stem: Path) -> dict[str, Any]:
+def read_sidecar(stem: str | Path) -> dict[str, Any]:
     """The parsed JSON sidecar of a checkpoint stem, checked for format."""
-    sidecar_path = stem.with_suffix(".json")
+    sidecar_path = _stem(Path(stem)).with_suffix(".json")
     try:
         sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -140,9 +140,9 @@ def read_sidecar(stem: Path) -> dict[str, Any]:
     return sidecar
 
 
-def load_tensors(stem: Path) -> dict[str, torch.Tensor]:
+def load_tensors(stem: str | Path) -> dict[str, torch.Tensor]:
     """The weights of a checkpoint stem (safetensors, never pickle)."""
-    weights = stem.with_suffix(".safetensors")
+    weights = _stem(Path(stem)).with_suffix(".safetensors")
     if not weights.is_file():
         raise WeedsegError(f"{weights}: checkpoint weights missing")
     try:

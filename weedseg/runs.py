@@ -99,6 +99,14 @@ def close_distributed() -> None:
         dist.destroy_process_group()
 
 
+def barrier() -> None:
+    """Wait for every rank (no-op outside torchrun)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
 def resolve_device(name: str = "auto", dist: DistInfo | None = None) -> torch.device:
     """`auto` -> CUDA when present else CPU; `cuda` fails clearly without a GPU."""
     if name not in ("auto", "cpu", "cuda"):
@@ -224,11 +232,17 @@ class SeededSamples(torch.utils.data.Dataset):
 
 @dataclass
 class TrainState:
-    """What `RunDir.load_state` restored besides the weights."""
+    """What `RunDir.load_state` restored besides the weights.
+
+    The optimizer/scheduler state dicts are kept for callers that build their optimizer later
+    (e.g. one per phase of a schedule).
+    """
 
     step: int
     extra: dict[str, Any]
     meta: dict[str, Any]
+    optimizer: dict[str, Any] | None = None
+    scheduler: dict[str, Any] | None = None
 
 
 class Progress:
@@ -284,14 +298,16 @@ class RunDir:
             raise WeedsegError(f"{self.root}: nothing to resume (no config.yaml)")
         if not self.resume and has_run:
             raise WeedsegError(f"{self.root} already holds a run: use --resume or another --out")
+        barrier()  # every rank has checked before rank 0 writes
         if self.is_main:
             self.checkpoints.mkdir(parents=True, exist_ok=True)
             self.images.mkdir(parents=True, exist_ok=True)
-            text = yaml.safe_dump(_plain(config), sort_keys=False)
+            text = yaml.safe_dump(to_plain(config), sort_keys=False)
             if self.resume:
                 write_atomic(self.root / "config.resumed.yaml", text)
             else:
                 write_atomic(self.config_path, text)
+        barrier()
         best = self.checkpoints / "best.json"
         if self.resume and best.is_file():
             self.best_score = read_sidecar(best.with_suffix("")).get("meta", {}).get("score")
@@ -401,7 +417,13 @@ class RunDir:
         if scheduler is not None and state["scheduler"] is not None:
             scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
-        return TrainState(step=int(state["step"]), extra=state["extra"], meta=meta)
+        return TrainState(
+            step=int(state["step"]),
+            extra=state["extra"],
+            meta=meta,
+            optimizer=state["optimizer"],
+            scheduler=state["scheduler"],
+        )
 
     def progress(self, total: int, initial: int = 0, desc: str = "train") -> Progress:
         """A progress bar (rank 0 only)."""
@@ -413,14 +435,14 @@ class RunDir:
             self._tb = None
 
 
-def _plain(config: Any) -> Any:
+def to_plain(config: Any) -> Any:
     """Dataclasses, tuples and paths as YAML-safe builtins."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return _plain(dataclasses.asdict(config))
+        return to_plain(dataclasses.asdict(config))
     if isinstance(config, dict):
-        return {str(k): _plain(v) for k, v in config.items()}
+        return {str(k): to_plain(v) for k, v in config.items()}
     if isinstance(config, list | tuple):
-        return [_plain(v) for v in config]
+        return [to_plain(v) for v in config]
     if isinstance(config, Path):
         return str(config)
     return config

@@ -1,0 +1,250 @@
+"""Pretraining: schedules, a tiny end-to-end run, kill -9 + --resume, torchrun on CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from weedseg.checkpoint import load_checkpoint, load_tensors
+from weedseg.commands.pretrain import add_arguments, build_config
+from weedseg.imageio import write_image
+from weedseg.masking import PatchGrid
+from weedseg.pretrain import PretrainConfig, pretrain
+from weedseg.pretrain.engine import NonFiniteLoss, Reconstructor, train_step
+from weedseg.pretrain.schedule import interleaved_partitions, plan_phases, warmup_cosine
+from weedseg.pretrain.selection import load_maps, score_images
+
+torch.set_num_threads(1)
+TINY = dict(arch="unet-resnet18-tiny", size=64, batch=2, patch=16, workers=0, log_every=1)
+ENV = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Six small field-like images of odd sizes in nested folders."""
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        h, w = 70 + 3 * i, 90 - 2 * i
+        yy, xx = np.mgrid[:h, :w]
+        soil = np.stack([120 + 30 * np.sin(xx / 7 + i), 90 + 20 * np.cos(yy / 5), 60 + 0 * xx], -1)
+        image = soil + rng.normal(0, 8, (h, w, 3))
+        image[(yy - h / 2) ** 2 + (xx - w / 3) ** 2 < 80] = (40, 160, 50)  # a "plant"
+        write_image(root / f"field{i % 2}" / f"img{i}.png", image.clip(0, 255).astype(np.uint8))
+    return root
+
+
+def test_partitions_cover_every_image_once_and_split_the_budget():
+    parts = interleaved_partitions(23, 10)
+    assert sorted(i for p in parts for i in p) == list(range(23))
+    cfg = PretrainConfig(images="x", out="y", steps=25, partitions=10)
+    phases = plan_phases(cfg, 23)
+    assert [p.start for p in phases] == [0, 3, 6, 9, 12, 15, 17, 19, 21, 23]
+    assert phases[-1].end == 25
+    cfg = PretrainConfig(images="x", out="y", epochs=2, batch=4, masking="random")
+    assert plan_phases(cfg, 23)[0].steps == 12  # ceil(2 * 23 / 4)
+    factor = warmup_cosine(100, 0.1, 0.01)
+    assert factor(0) == pytest.approx(0.1) and factor(9) == 1.0
+    assert factor(99) == pytest.approx(0.01, abs=1e-3)
+
+
+def test_non_finite_loss_stops_with_a_clear_message():
+    cfg = PretrainConfig(images="x", out="y", steps=1, loss="masked", size=32, patch=8)
+    weight = torch.nn.Parameter(torch.ones(1))
+    optimizer = torch.optim.Adam([weight])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    grid = PatchGrid(32, 32, 8)
+    masks = torch.ones(1, 4, 4, dtype=torch.bool)
+
+    def broken(x: torch.Tensor) -> torch.Tensor:
+        return x * weight * float("nan")
+
+    with pytest.raises(NonFiniteLoss, match="loss is nan"):
+        train_step(
+            broken,
+            torch.zeros(1, 3, 32, 32),
+            masks,
+            optimizer,
+            scheduler,
+            cfg,
+            grid,
+            torch.ones(3),
+            Reconstructor(broken),
+        )
+
+
+def test_paper_schedule_run_scores_each_partition_with_previous_weights(photos, tmp_path):
+    out = tmp_path / "run"
+    cfg = PretrainConfig(
+        images=str(photos),
+        out=str(out),
+        steps=4,
+        partitions=2,
+        score_masks=2,
+        checkpoint_every=2,
+        image_every=4,
+        **TINY,
+    )
+    result = pretrain(cfg, log=lambda m: None)
+    assert result.steps == 4
+    assert yaml.safe_load((out / "config.yaml").read_text())["schedule"] == "paper"
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3, 4]
+    assert [line["pretrain/share"] for line in lines] == [0.0, 0.0, 1.0, 1.0]
+    assert (out / "images" / "step_000004.png").is_file() and any((out / "tb").iterdir())
+    last = load_checkpoint(out)
+    assert last.task == "reconstruction" and last.meta["step"] == 4 and len(last.meta["mean"]) == 3
+
+    # partition 1 = images 1, 3, 5 (sorted order), each scored once, by the step-2 model
+    maps, info = load_maps(out / "selection" / "step_000002.npz")
+    assert sorted(maps) == [1, 3, 5] and info["step"] == 2
+    previous = load_checkpoint(out / "checkpoints" / "step_000002")
+    paths = sorted(photos.rglob("*.png"))
+    mean, std = torch.tensor(last.meta["mean"]), torch.tensor(last.meta["std"])
+    scorer = Reconstructor(previous.model)
+    again = score_images(paths, [1, 3, 5], scorer, cfg, mean, std, info["seed"])
+    for index in maps:
+        np.testing.assert_allclose(again[index], maps[index], atol=2e-3)
+
+
+def test_online_schedule_with_cnn_knobs_runs(photos, tmp_path):
+    cfg = PretrainConfig(
+        images=str(photos),
+        out=str(tmp_path / "online"),
+        steps=2,
+        schedule="online",
+        selected_share=0.5,
+        ramp=True,
+        score_masks=1,
+        loss="masked",
+        norm_target=True,
+        sparse=True,
+        color_jitter=False,
+        image_every=2,
+        **TINY,
+    )
+    result = pretrain(cfg, log=lambda m: None)
+    assert result.steps == 2 and np.isfinite(result.final_loss)
+    assert (tmp_path / "online" / "images" / "step_000002.png").is_file()
+
+
+def test_cli_flags_override_config_file_and_resume_keeps_the_recipe(tmp_path):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    (tmp_path / "c.yaml").write_text("patch: 32\nloss: masked\nsteps: 10\n")
+    args = parser.parse_args(
+        [
+            "--images",
+            "p",
+            "--out",
+            str(tmp_path / "r"),
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "--steps",
+            "7",
+            "--no-color-jitter",
+        ]
+    )
+    cfg = build_config(args)
+    assert (cfg.patch, cfg.loss, cfg.steps, cfg.color_jitter) == (32, "masked", 7, False)
+
+
+KILL_AT_STEP_2 = """
+import os, signal, sys
+from weedseg.runs import RunDir
+save = RunDir.save
+def save_then_die(self, step, *args, **kwargs):
+    save(self, step, *args, **kwargs)
+    if step == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+RunDir.save = save_then_die
+from weedseg.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _cli(*args: str, code: str = "from weedseg.cli import main; import sys; sys.exit(main())"):
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], env=ENV, capture_output=True, text=True, timeout=120
+    )
+
+
+def _flags(photos: Path, out: Path) -> list[str]:
+    return [
+        "pretrain",
+        "--images",
+        str(photos),
+        "--out",
+        str(out),
+        "--arch",
+        "unet-resnet18-tiny",
+        "--steps",
+        "4",
+        "--batch",
+        "2",
+        "--size",
+        "64",
+        "--patch",
+        "16",
+        "--partitions",
+        "2",
+        "--score-masks",
+        "1",
+        "--checkpoint-every",
+        "1",
+        "--workers",
+        "0",
+        "--seed",
+        "3",
+    ]
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_matches_uninterrupted_run(photos, tmp_path):
+    whole = _cli(*_flags(photos, tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    killed = _cli(*_flags(photos, tmp_path / "killed"), code=KILL_AT_STEP_2)
+    assert killed.returncode == -9
+    resumed = _cli("pretrain", "--out", str(tmp_path / "killed"), "--resume", "--workers", "0")
+    assert resumed.returncode == 0, resumed.stderr
+    a = load_tensors(tmp_path / "whole" / "checkpoints" / "last")
+    b = load_tensors(tmp_path / "killed" / "checkpoints" / "last")
+    assert load_checkpoint(tmp_path / "killed").meta["step"] == 4
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_write_one_run(photos, tmp_path):
+    out = tmp_path / "ddp"
+    flags = _flags(photos, out)[1:]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "weedseg",
+        "pretrain",
+        *flags,
+        "--device",
+        "cpu",
+        "--log-every",
+        "1",
+    ]
+    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert load_checkpoint(out).meta["step"] == 4
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]  # one writer, one line per step

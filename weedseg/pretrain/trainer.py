@@ -1,0 +1,292 @@
+"""`pretrain(cfg)`: the whole run (data, model, schedule, loop, checkpoints), resumable.
+
+The loop is a sequence of phases (`schedule.plan_phases`): one for random/online masking, one
+per partition for the paper schedule, each with a fresh Adam and warm-up + cosine LR. Before a
+phase (paper) or every `online_refresh` steps (online), whole-image difficulty maps are computed
+with the current weights and cached under `RUN/selection/`; they travel with the image through
+crop and flip. Every random draw is a function of (seed, step, rank) or (seed, epoch, position),
+so a killed run resumed from its last checkpoint ends with the same weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from weedseg.checkpoint import load_checkpoint, read_sidecar, resolve_checkpoint, transfer_weights
+from weedseg.checkpoint import unwrap as unwrap_model
+from weedseg.data.format import find_images
+from weedseg.errors import WeedsegError
+from weedseg.masking import PatchGrid, apply_mask
+from weedseg.models import build_model, spec_from_name
+from weedseg.pretrain.config import PretrainConfig
+from weedseg.pretrain.engine import Reconstructor, choose_masks, train_step
+from weedseg.pretrain.schedule import Phase, make_optimizer, phase_at, plan_phases, selected_share
+from weedseg.pretrain.selection import load_maps, save_maps, score_images
+from weedseg.pretrain.sparse import SparseEncoder
+from weedseg.pretrain.strip import reconstruction_strip
+from weedseg.runs import (
+    DistInfo,
+    EpochSampler,
+    RunDir,
+    SeededSamples,
+    close_distributed,
+    init_distributed,
+    prepare_model,
+    resolve_device,
+    sample_seed,
+    seed_everything,
+)
+
+
+@dataclass
+class PretrainResult:
+    run_dir: Path
+    steps: int
+    images_per_second: float
+    final_loss: float | None
+
+
+def pretrain(cfg: PretrainConfig, log: Callable[[str], None] = print) -> PretrainResult:
+    """Run (or resume) a pretraining run into `cfg.out`; return where and how fast."""
+    dist = init_distributed(cfg.device)
+    try:
+        return _pretrain(cfg, dist, log if dist.is_main else _quiet)
+    finally:
+        close_distributed()
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -> PretrainResult:
+    device = resolve_device(cfg.device, dist)
+    paths = find_images(cfg.images)
+    if not paths:
+        raise WeedsegError(f"{cfg.images}: no images found")
+    run = RunDir(cfg.out, resume=cfg.resume, is_main=dist.is_main)
+    run.start(cfg)
+    seed_everything(cfg.seed)  # same initial weights on every rank
+    spec = spec_from_name(cfg.arch)
+    model = build_model(spec, out_channels=3)
+    mean, std = _normalisation(cfg, run, model, paths, log)
+    meta = {"mean": mean, "std": std, "seed": cfg.seed, "data": str(cfg.images)}
+    meta |= {"config": asdict(cfg), "images": len(paths)}
+    state = run.load_state(model) if cfg.resume else None
+    step = state.step if state else 0
+    phases = plan_phases(cfg, len(paths), dist.world_size)
+    total = phases[-1].end
+    log(
+        f"pretraining {cfg.arch} on {len(paths)} images: {cfg.masking} masking"
+        f"{f' ({cfg.schedule} schedule)' if cfg.masking == 'selective' else ''}, "
+        f"{len(phases)} phase(s), {total} steps of {cfg.batch} x {dist.world_size} crops "
+        f"on {device}{f', resumed at step {step}' if state else ''}"
+    )
+    model = prepare_model(model, device, dist)
+    plain = unwrap_model(model)
+    sparse = SparseEncoder(plain) if cfg.sparse else None
+    reconstructor = Reconstructor(model, sparse, device)
+    scorer = Reconstructor(plain, sparse, device)  # no DDP sync while scoring
+    mean_t, std_t = torch.tensor(mean, device=device), torch.tensor(std, device=device)
+    grid = PatchGrid(cfg.size, cfg.size, cfg.patch)
+
+    bar = run.progress(total=total, initial=step, desc="pretrain")
+    optimizer = scheduler = batches = maps = None
+    scalars: dict[str, float] = {}
+    while step < total:
+        phase = phase_at(phases, step)
+        local = step - phase.start
+        if optimizer is None or local == 0:
+            optimizer, scheduler = make_optimizer(model, cfg, phase.steps)
+            if state is not None and phase.start < state.step:  # resuming inside this phase
+                optimizer.load_state_dict(state.optimizer)
+                scheduler.load_state_dict(state.scheduler)
+            state = None
+            batches = None
+        refresh = _refresh_step(cfg, phase, step)
+        if refresh is not None and (maps is None or maps[1] != refresh or batches is None):
+            scored = _selection_maps(cfg, run, dist, paths, phase, refresh, scorer, mean_t, std_t)
+            maps = (scored, refresh)
+            batches = None
+        if batches is None:
+            aux = maps[0] if maps is not None and refresh is not None else None
+            batches = _batches(cfg, paths, phase, local, aux, dist)
+        images, aux_crops = next(batches)
+        images = _normalise(images.to(device, non_blocking=True), mean_t, std_t)
+        if device.type == "cuda":
+            images = images.contiguous(memory_format=torch.channels_last)
+        if aux_crops is not None:
+            aux_crops = aux_crops.to(device)
+
+        generator = torch.Generator().manual_seed(sample_seed(cfg.seed, 1, step, dist.rank))
+        share = selected_share(cfg, step, phase)
+        patch_masks, difficulty = choose_masks(
+            cfg, grid, images, aux_crops, share, scorer, mean_t, std_t, generator
+        )
+        scalars, reconstruction = train_step(
+            model, images, patch_masks, optimizer, scheduler, cfg, grid, std_t, reconstructor
+        )
+        step += 1
+        bar.advance(images=cfg.batch * dist.world_size, loss=scalars["pretrain/loss"])
+
+        if step % cfg.log_every == 0 or step == total:
+            extra = {"pretrain/share": share, "pretrain/images_per_s": bar.images_per_second}
+            extra["pretrain/phase"] = phase.index
+            run.log(step, scalars | extra)
+        if cfg.image_every and (step % cfg.image_every == 0 or step == total):
+            masked = apply_mask(images[:1], grid.to_pixels(patch_masks[:1]), torch.zeros(3))
+            strip = reconstruction_strip(
+                images[0],
+                masked[0],
+                reconstruction[0],
+                patch_masks[0],
+                None if difficulty is None else difficulty[0],
+                grid,
+                mean_t,
+                std_t,
+            )
+            run.write_image(f"step_{step:06d}.png", strip)
+        if step % cfg.checkpoint_every == 0 or step == total or step == phase.end:
+            run.save(
+                step,
+                model,
+                optimizer,
+                scheduler,
+                spec=spec,
+                task="reconstruction",
+                meta=meta | {"phase": phase.index},
+                every=cfg.checkpoint_every,
+            )
+    bar.close()
+    run.close()
+    speed = bar.images_per_second
+    log(f"done: {run.root} ({step} steps, {speed:.1f} images/s)")
+    return PretrainResult(run.root, step, speed, scalars.get("pretrain/loss"))
+
+
+def _normalisation(
+    cfg: PretrainConfig, run: RunDir, model: torch.nn.Module, paths: list[Path], log
+) -> tuple[list[float], list[float]]:
+    """Dataset mean/std (0..1 RGB): from the resumed run, the --init checkpoint, or the images.
+
+    `--init` also loads the checkpoint's weights (continued pretraining keeps its normalisation).
+    """
+    if cfg.resume:
+        meta = read_sidecar(run.checkpoints / "last").get("meta", {})
+        return list(meta["mean"]), list(meta["std"])
+    if cfg.init:
+        source = load_checkpoint(cfg.init)
+        report = transfer_weights(model, resolve_checkpoint(cfg.init))
+        log(f"--init {source.path}: {report.summary()}")
+        if "mean" in source.meta and "std" in source.meta:
+            return list(source.meta["mean"]), list(source.meta["std"])
+    from weedseg.data.loaders import image_mean_std
+
+    mean, std = image_mean_std(paths)
+    mean, std = [float(m) for m in mean], [float(s) for s in std]
+    log(f"normalisation from {len(paths)} images: mean {np.round(mean, 4)}, std {np.round(std, 4)}")
+    return mean, std
+
+
+def _normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """0..1 images [N, 3, H, W] -> (x - mean) / std."""
+    return (images - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+
+
+def _refresh_step(cfg: PretrainConfig, phase: Phase, step: int) -> int | None:
+    """The step whose weights scored the difficulty maps in use now (None: no cached maps)."""
+    if cfg.masking != "selective":
+        return None
+    if cfg.partitioned:
+        return phase.start if phase.index > 0 else None
+    if cfg.online_refresh > 0:
+        local = step - phase.start
+        return phase.start + local // cfg.online_refresh * cfg.online_refresh
+    return None
+
+
+def _selection_maps(
+    cfg: PretrainConfig,
+    run: RunDir,
+    dist: DistInfo,
+    paths: list[Path],
+    phase: Phase,
+    refresh: int,
+    scorer: Reconstructor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+) -> dict[int, np.ndarray]:
+    """Difficulty maps of the phase's images scored with the weights at step `refresh`.
+
+    Computed once by rank 0 and cached in `RUN/selection/step_<refresh>.npz` (a resumed run
+    reads them back rather than rescoring with different weights).
+    """
+    path = run.root / "selection" / f"step_{refresh:06d}.npz"
+    if dist.is_main and not path.is_file():
+        seed = sample_seed(cfg.seed, 2, refresh)
+        maps = score_images(paths, phase.images, scorer, cfg, mean, std, seed)
+        info = {"step": refresh, "phase": phase.index, "images": len(phase.images), "seed": seed}
+        save_maps(path, maps, info)
+    if dist.distributed:
+        torch.distributed.barrier()
+    return load_maps(path)[0]
+
+
+class PhaseMaps:
+    """`UnlabeledImages` aux source: the cached map of a phase's i-th image (zeros if none)."""
+
+    def __init__(self, maps: dict[int, np.ndarray], images: list[int]):
+        self.maps, self.images = maps, images
+
+    def __call__(self, index: int, shape: tuple[int, int]) -> np.ndarray:
+        found = self.maps.get(self.images[index])
+        return np.zeros(shape, np.float32) if found is None else found.astype(np.float32)
+
+
+def _batches(
+    cfg: PretrainConfig,
+    paths: list[Path],
+    phase: Phase,
+    local_step: int,
+    maps: dict[int, np.ndarray] | None,
+    dist: DistInfo,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Endless (images [B, 3, S, S] 0..1, difficulty crops [B, 1, S, S] | None) for a phase.
+
+    The difficulty maps go through the same crop and flip as their images. The data order
+    continues exactly where `local_step` left it.
+    """
+    from weedseg.data.loaders import UnlabeledImages
+
+    dataset = UnlabeledImages(
+        [paths[i] for i in phase.images],
+        size=cfg.size,
+        scale=cfg.crop_scale,
+        color_jitter=cfg.color_jitter,
+        aux=None if maps is None else PhaseMaps(maps, phase.images),
+        seed=cfg.seed,
+    )
+    sampler = EpochSampler(
+        len(dataset),
+        seed=sample_seed(cfg.seed, 3, phase.index),
+        rank=dist.rank,
+        world_size=dist.world_size,
+    )
+    sampler.set_position(*divmod(local_step * cfg.batch, sampler.epoch_size))
+    loader = torch.utils.data.DataLoader(
+        SeededSamples(dataset),
+        batch_size=cfg.batch,
+        sampler=sampler,
+        num_workers=cfg.workers,
+        pin_memory=torch.cuda.is_available(),
+        generator=torch.Generator().manual_seed(cfg.seed),
+        drop_last=True,
+    )
+    for batch in loader:
+        aux = batch.get("aux")
+        yield batch["image"], None if aux is None else aux[:, None].float()
