@@ -104,6 +104,8 @@ def build_colour_bundle(
     tile: int = 64,
     overlap: int = 16,
     smooth: int = 5,
+    min_size: int = 32,
+    max_size: int = 8192,
 ) -> Path:
     """Write a verified bundle folder (model.onnx + weedseg.json) for the colour rule."""
     root = Path(root)
@@ -121,6 +123,8 @@ def build_colour_bundle(
             height=size,
             width=size,
             dynamic=dynamic,
+            min_size=min_size,
+            max_size=max_size,
         ),
         outputs=["labels", "probs"],
         tile=TileSpec(size=tile, overlap=overlap),

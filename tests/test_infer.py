@@ -151,3 +151,20 @@ def test_tensorrt_profile_covers_the_shapes_sent(tmp_path) -> None:
     assert options["trt_engine_cache_enable"] == "True"
     static = load_bundle(build_colour_bundle(tmp_path / "s", dynamic=False)).manifest
     assert "trt_profile_min_shapes" not in tensorrt_options(static, 64, 1, tmp_path)
+
+
+def test_dynamic_bundle_size_limits(tmp_path) -> None:
+    root = build_colour_bundle(tmp_path / "b", min_size=64, max_size=256)
+    seen = []
+    predictor = Predictor.from_bundle(root, tile=128)
+    run = predictor.session.run
+    predictor.session.run = lambda names, feed: (
+        seen.append(feed["images"].shape) or run(names, feed)
+    )
+    image = field_image(20, 30, seed=2)
+    prediction = predictor.predict(image)
+    assert prediction.labels.shape == (20, 30)
+    assert seen == [(1, 3, 64, 64)]  # padded up to the bundle's minimum side
+    assert (prediction.labels == _truth(image)).mean() > 0.9
+    with pytest.raises(WeedsegError, match="larger than this bundle accepts"):
+        Predictor.from_bundle(root, tile=512)

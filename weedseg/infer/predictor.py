@@ -221,12 +221,26 @@ class Predictor:
                 )
             tile = height
         tile = tile or self.manifest.tile.size
+        if self.manifest.input.dynamic and tile > self.manifest.input.max_size:
+            raise WeedsegError(
+                f"tile {tile} is larger than this bundle accepts (sides up to "
+                f"{self.manifest.input.max_size}); use --tile {self.manifest.input.max_size} "
+                "or less, or re-export with a larger --max-size"
+            )
         if tile % SIZE_MULTIPLE:
             raise WeedsegError(f"tile must be a multiple of {SIZE_MULTIPLE}, got {tile}")
         overlap = self.manifest.tile.overlap if overlap is None else overlap
         if not 0 <= overlap < tile // 2:
             raise WeedsegError(f"overlap must be in [0, tile/2), got {overlap} for tile {tile}")
         return tile, overlap
+
+    def _model_size(self, height: int, width: int) -> tuple[int, int]:
+        """The input size the model accepts for an h x w tile: the static size, or at least
+        the bundle's minimum side (smaller tiles are padded, outputs cropped)."""
+        if self._fixed_size is not None:
+            return self._fixed_size
+        low = self.manifest.input.min_size
+        return max(height, low), max(width, low)
 
     def _preprocess(self, tiles: np.ndarray) -> np.ndarray:
         """tiles [N, h, w, 3] uint8 -> the model's input (NCHW float32 normalised or NHWC uint8)."""
@@ -238,8 +252,8 @@ class Predictor:
     def _run_batch(self, tiles: np.ndarray, clock: _Clock) -> np.ndarray:
         """tiles [N, h, w, 3] uint8 -> probabilities [N, K, h, w] float32."""
         count, height, width = tiles.shape[:3]
-        if self._fixed_size is not None and (height, width) != self._fixed_size:
-            full_h, full_w = self._fixed_size
+        full_h, full_w = self._model_size(height, width)
+        if (full_h, full_w) != (height, width):
             tiles = np.stack([pad_image(t, full_h, full_w) for t in tiles])
         step = self._fixed_batch or count
         outputs = []
