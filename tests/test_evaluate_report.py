@@ -120,3 +120,12 @@ def test_evaluate_command_on_a_tiny_checkpoint(dataset, tmp_path, capsys):
         assert cv2.imread(str(out / png)) is not None, png
     assert main(args) == 2  # an existing report is not overwritten without --force
     assert main([*args, "--force"]) == 0
+
+
+def test_scaled_evaluation_scores_downscaled_images(dataset):
+    result = evaluate_split(
+        colour_rule_model(), dataset, dataset.split("test"), mean=MEAN, std=STD,
+        tile=64, overlap=16, scale=0.5,
+    )  # fmt: skip
+    assert result.matrix.sum() == 25 * 35 + 50 * 75  # masks resized with the images (nearest)
+    assert np.trace(result.matrix) / result.matrix.sum() > 0.97  # only disc borders may blur
