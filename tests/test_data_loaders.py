@@ -78,7 +78,7 @@ def test_aux_map_follows_the_crop_and_flip(quadrant_files: list[Path]) -> None:
 
 
 def test_aux_may_be_a_coarse_map_per_image(quadrant_files: list[Path]) -> None:
-    patch_maps = [_quadrants(2, 2) for _ in quadrant_files]  # a 2x2 patch grid per image
+    patch_maps = [_quadrants(2, 2).astype(np.int64) for _ in quadrant_files]  # 2x2 patch grid
     dataset = UnlabeledImages(quadrant_files, size=32, color_jitter=False, aux=patch_maps)
     torch.manual_seed(0)
     item = dataset[2]

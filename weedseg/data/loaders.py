@@ -9,11 +9,10 @@ seeded with the index, so the replacement does not depend on the order of access
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-import cv2
 import numpy as np
 import torch
 from torchvision import tv_tensors
@@ -85,12 +84,9 @@ class CorruptSkipper:
 
     def load(self, index: int, loader: Callable[[int], T]) -> tuple[T, int]:
         """(the loaded sample, the index it really came from)."""
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
-        candidates = [index] + torch.randint(
-            self.count, (3 * self.count,), generator=generator
-        ).tolist()
-        candidates += range(self.count)  # unlucky draws: end with every sample in order
-        for candidate in candidates:
+        for candidate in self._candidates(index):
+            if len(self.bad) == self.count:
+                break
             if candidate in self.bad:
                 continue
             try:
@@ -98,9 +94,15 @@ class CorruptSkipper:
             except WeedsegError as exc:
                 self.bad.add(candidate)
                 warnings.warn(f"skipping corrupt sample: {exc}", RuntimeWarning, stacklevel=3)
-            if len(self.bad) == self.count:
-                break
         raise WeedsegError(f"all {self.count} samples are unreadable")
+
+    def _candidates(self, index: int) -> Iterator[int]:
+        """`index`, then seeded random draws, then every sample in order (so one is found)."""
+        yield index
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        for _ in range(3 * self.count):
+            yield int(torch.randint(self.count, (1,), generator=generator))
+        yield from range(self.count)
 
 
 class UnlabeledImages(torch.utils.data.Dataset):
@@ -144,9 +146,11 @@ class UnlabeledImages(torch.utils.data.Dataset):
             values = np.asarray(self.aux[index])
         if values.ndim != 2:
             raise ValueError(f"aux map of {self.files[index]} must be 2-D, got {values.shape}")
-        if values.shape != shape:  # e.g. a patch-grid map: stretch it over the image
-            values = cv2.resize(values, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
-        return values
+        if values.shape != shape:  # e.g. a patch-grid map: stretch it over the image (nearest)
+            rows = np.arange(shape[0]) * values.shape[0] // shape[0]
+            cols = np.arange(shape[1]) * values.shape[1] // shape[1]
+            values = values[rows[:, None], cols[None, :]]
+        return np.ascontiguousarray(values)
 
     def __getitem__(self, index: int) -> dict:
         array, index = self.skipper.load(index, self._load)
