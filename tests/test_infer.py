@@ -168,3 +168,21 @@ def test_dynamic_bundle_size_limits(tmp_path) -> None:
     assert (prediction.labels == _truth(image)).mean() > 0.9
     with pytest.raises(WeedsegError, match="larger than this bundle accepts"):
         Predictor.from_bundle(root, tile=512)
+
+
+def test_tensorrt_engine_is_used_only_where_it_can_run(tmp_path) -> None:
+    from weedseg.bundle import load_bundle, read_manifest, write_manifest
+    from weedseg.infer.tensorrt_engine import engine_precision, engine_runtime_available
+
+    root = build_colour_bundle(tmp_path / "b")
+    entry = {"file": "model.fp16.trt10.3.0.orin.engine", "tensorrt_version": "10.3.0"}
+    manifest = read_manifest(root).model_copy(update={"tensorrt": [{**entry, "precision": "fp16"}]})
+    write_manifest(root, manifest, ["model.onnx"])
+    bundle = load_bundle(root)
+    assert engine_precision(bundle, "fp32") == "fp16"
+    assert engine_precision(bundle, "int8") is None
+    if engine_runtime_available():
+        pytest.skip("TensorRT is installed here: the fallback is not what runs")
+    assert Predictor.from_bundle(root).providers[-1] == "CPUExecutionProvider"
+    with pytest.raises(WeedsegError, match="tensorrt"):
+        Predictor.from_bundle(root, providers="tensorrt-engine")

@@ -23,6 +23,7 @@ TORCH_FREE_MODULES = [
     "weedseg.infer",
     "weedseg.infer.render",
     "weedseg.infer.analysis",
+    "weedseg.infer.tensorrt_engine",
     "weedseg.predict",
     "weedseg.predict.geo",
     "weedseg.predict.ray_runner",

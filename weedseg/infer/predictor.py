@@ -11,6 +11,7 @@ import ctypes
 import functools
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,34 @@ def _session_providers(
     ]
 
 
+def _engine_session(bundle: Bundle, providers, precision: str):
+    """The bundle's TensorRT engine when asked for ("tensorrt-engine") or, with "auto", when
+    one exists and this machine can run it; None means use ONNX Runtime."""
+    from weedseg.infer.tensorrt_engine import (
+        ENGINE_PROVIDER,
+        engine_runtime_available,
+        open_engine_session,
+    )
+
+    wanted = providers == "auto" or providers in (ENGINE_PROVIDER, "tensorrt-engine")
+    if not wanted:
+        return None
+    if not (bundle.manifest.tensorrt and engine_runtime_available()):
+        if providers != "auto":
+            raise WeedsegError(
+                "a TensorRT engine needs the tensorrt and cuda-python packages and an engine in "
+                f"the bundle (weedseg export --tensorrt); {bundle.root} or this machine lacks one"
+            )
+        return None
+    try:
+        return open_engine_session(bundle, precision)
+    except WeedsegError as exc:
+        if providers != "auto":
+            raise
+        warnings.warn(f"not using the TensorRT engine: {exc}", RuntimeWarning, stacklevel=3)
+        return None
+
+
 @dataclass
 class _Clock:
     """Milliseconds spent in pre-processing and in the model during one prediction."""
@@ -168,9 +197,12 @@ class Predictor:
         batch_size: int = 4,
         threads: int | None = None,
     ) -> Predictor:
-        """Load and verify a bundle folder and open an ONNX Runtime session on it.
+        """Load and verify a bundle folder and open an inference session on it.
 
-        `precision="int8"` runs the bundle's `model.int8.onnx`; `threads` caps CPU threads.
+        `providers="auto"`: the bundle's TensorRT engine when it matches this GPU and TensorRT,
+        else ONNX Runtime with TensorRT EP > CUDA EP > CPU, whichever work here; or name them
+        ("tensorrt-engine", "cuda,cpu", ...). `precision="int8"` runs the INT8 model (or engine);
+        `threads` caps ONNX Runtime's CPU threads.
         """
         import onnxruntime as ort
 
@@ -187,13 +219,15 @@ class Predictor:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
-        chosen = resolve_providers(providers)
-        tile_size = tile or bundle.manifest.tile.size
-        session = ort.InferenceSession(
-            str(model_path),
-            sess_options=options,
-            providers=_session_providers(chosen, bundle, tile_size, max(1, batch_size)),
-        )
+        session = _engine_session(bundle, providers, precision)
+        if session is None:
+            chosen = resolve_providers(providers)
+            tile_size = tile or bundle.manifest.tile.size
+            session = ort.InferenceSession(
+                str(model_path),
+                sess_options=options,
+                providers=_session_providers(chosen, bundle, tile_size, max(1, batch_size)),
+            )
         return cls(bundle, session, tile=tile, overlap=overlap, batch_size=batch_size)
 
     @property
