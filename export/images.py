@@ -1,0 +1,109 @@
+"""Images for export-time verification and INT8 calibration: real ones from a folder or a
+weedseg dataset, or synthetic ones, all brought to the export size."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from weedseg.data.format import DATASET_FILE, DatasetInfo, find_images
+from weedseg.errors import WeedsegError
+from weedseg.imageio import ImageReadError, read_image, read_mask
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Image files to draw from, with their masks when the source is a labeled dataset."""
+
+    root: Path
+    images: list[Path]
+    masks: list[Path] | None  # aligned with `images`
+    num_classes: int | None = None
+
+    @property
+    def labeled(self) -> bool:
+        return self.masks is not None
+
+
+def open_source(path: str | Path, splits: tuple[str, ...] = ("train",)) -> ImageSource:
+    """A folder of images, or a weedseg dataset (its first split in `splits` that exists, else
+    every image it lists, with masks)."""
+    root = Path(path)
+    if not root.exists():
+        raise WeedsegError(f"{root}: no such image folder or dataset")
+    if (root / DATASET_FILE).is_file():
+        info = DatasetInfo.load(root)
+        stems = next((info.split(s) for s in splits if info.splits.get(s)), sorted(info.images))
+        return ImageSource(
+            root,
+            [info.image_path(s) for s in stems],
+            [info.mask_path(s) for s in stems],
+            len(info.classes),
+        )
+    return ImageSource(root, find_images(root), None)
+
+
+def evenly_spaced(count: int, n: int) -> list[int]:
+    """`n` indices spread over range(count) (all of them when n >= count): a fixed sample."""
+    if n >= count:
+        return list(range(count))
+    return [int(i) for i in np.linspace(0, count - 1, n).round()]
+
+
+def fit_to_size(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize so the image covers height x width, then centre-crop: HxWx3 uint8."""
+    scale = max(height / image.shape[0], width / image.shape[1])
+    new_h, new_w = (
+        max(height, round(image.shape[0] * scale)),
+        max(width, round(image.shape[1] * scale)),
+    )
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    return np.ascontiguousarray(resized[top : top + height, left : left + width])
+
+
+def read_fitted(paths: list[Path], height: int, width: int) -> tuple[list[np.ndarray], list[str]]:
+    """Decode and fit every path; unreadable files are skipped and reported, never fatal."""
+    images, skipped = [], []
+    for path in paths:
+        try:
+            images.append(fit_to_size(read_image(path), height, width))
+        except ImageReadError as exc:
+            skipped.append(str(exc))
+            print(f"skipped: {exc}", file=sys.stderr)
+    return images, skipped
+
+
+def read_labeled(source: ImageSource, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Up to `n` (image, mask) pairs of a labeled source at full resolution."""
+    if source.masks is None:
+        raise WeedsegError(f"{source.root}: not a labeled dataset")
+    pairs = []
+    for i in evenly_spaced(len(source.images), n):
+        try:
+            pairs.append((read_image(source.images[i]), read_mask(source.masks[i])))
+        except ImageReadError as exc:
+            print(f"skipped: {exc}", file=sys.stderr)
+    return pairs
+
+
+def synthetic_images(n: int, height: int, width: int, seed: int = 0) -> list[np.ndarray]:
+    """Smooth random colour fields with blobs: a stand-in when no real images are given."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(n):
+        coarse = rng.integers(
+            0, 256, (max(2, height // 16), max(2, width // 16), 3), dtype=np.uint8
+        )
+        image = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+        for _ in range(int(rng.integers(2, 8))):
+            centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+            cv2.circle(image, centre, int(rng.integers(3, max(4, height // 6))), colour, -1)
+        images.append(image)
+    return images

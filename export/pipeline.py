@@ -1,0 +1,258 @@
+"""`weedseg export`: checkpoint -> verified bundle folder, built aside and swapped in whole.
+
+Steps: ONNX export -> ONNX Runtime vs PyTorch check -> TensorRT compatibility check -> optional
+INT8 model with its measured accuracy delta and CPU speed-up -> optional TensorRT engines ->
+manifest with checksums. Any failure leaves no bundle (and an existing one untouched).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from export.bundle_writer import build_manifest, checkpoint_classes
+from export.check import compatibility_report, compatibility_summary
+from export.config import ExportConfig
+from export.images import (
+    ImageSource,
+    evenly_spaced,
+    open_source,
+    read_fitted,
+    read_labeled,
+    synthetic_images,
+)
+from export.onnx_export import MAX_CLASSES, DeployModel, OnnxOptions, export_onnx, model_input
+from export.quantize import (
+    DEFAULT_CALIBRATION_IMAGES,
+    class_map_agreement,
+    cpu_speed,
+    quantize_int8,
+    require_calibration_count,
+    tiled_miou,
+)
+from export.tensorrt import PRECISIONS, EngineRequest, build_engine, import_tensorrt
+from export.trt_compat import profile_for
+from export.verify import require_agreement, verify_onnx
+from weedseg.atomic import atomic_dir
+from weedseg.bundle import Manifest, load_bundle, write_manifest
+from weedseg.errors import WeedsegError
+
+
+def onnx_options(config: ExportConfig) -> OnnxOptions:
+    options = OnnxOptions(
+        height=config.imgsz,
+        width=config.imgsz,
+        dynamic=config.dynamic,
+        min_size=config.min_size,
+        max_size=max(config.max_size, config.imgsz) if config.dynamic else config.max_size,
+        max_batch=config.max_batch,
+        opset=config.opset,
+        layout=config.layout,
+    )
+    options.validate()
+    return options
+
+
+def _model_name(config: ExportConfig, checkpoint_path: Path) -> str:
+    if config.name:
+        return config.name
+    # runs/<name>/checkpoints/best -> <name>
+    parent = checkpoint_path.parent
+    return parent.parent.name if parent.name == "checkpoints" else checkpoint_path.name
+
+
+def _fitted_images(source: str | None, n: int, size: int) -> tuple[list[np.ndarray], str]:
+    if source is None:
+        return synthetic_images(n, size, size), "synthetic"
+    found = open_source(source)
+    picked = [found.images[i] for i in evenly_spaced(len(found.images), n)]
+    images, _ = read_fitted(picked, size, size)
+    if not images:
+        raise WeedsegError(f"{source}: no readable images to verify the export with")
+    return images, str(source)
+
+
+def _calibration_images(config: ExportConfig) -> tuple[list[np.ndarray], ImageSource]:
+    source = open_source(config.calib)
+    require_calibration_count(len(source.images), config.calib)
+    picked = [source.images[i] for i in evenly_spaced(len(source.images), config.calib_n)]
+    images, _ = read_fitted(picked, config.imgsz, config.imgsz)
+    require_calibration_count(len(images), config.calib)
+    return images, source
+
+
+def _int8_entry(
+    config: ExportConfig,
+    root: Path,
+    manifest: Manifest,
+    verify_inputs: np.ndarray,
+    batch_size: int,
+) -> dict[str, Any]:
+    """Quantise, then measure agreement, CPU speed-up and (labeled calibration data) mIoU delta."""
+    images, source = _calibration_images(config)
+    layout, mean, std = manifest.input.layout, manifest.mean, manifest.std
+    calibration = model_input(np.stack(images), layout, mean, std)
+    target = config.resolved_int8_target
+    print(f"int8: calibrating on {len(images)} images from {config.calib} (target {target})")
+    quantize_int8(root / "model.onnx", root / "model.int8.onnx", calibration, target)
+    entry: dict[str, Any] = {
+        "file": "model.int8.onnx",
+        "format": "QDQ",
+        "target": target,
+        "weights": "int8 per-channel symmetric",
+        "activations": "int8 symmetric" if target == "tensorrt" else "uint8 asymmetric",
+        "calibration": {"source": str(config.calib), "images": len(images), "method": "MinMax"},
+        "agreement": class_map_agreement(
+            root / "model.onnx", root / "model.int8.onnx", verify_inputs, batch_size
+        ),
+        "agreement_images": len(verify_inputs),
+    }
+    entry |= cpu_speed(root / "model.onnx", root / "model.int8.onnx", verify_inputs[:1])
+    if source.labeled:
+        entry |= _miou_delta(config, root, manifest)
+    return entry
+
+
+def _miou_delta(config: ExportConfig, root: Path, manifest: Manifest) -> dict[str, Any]:
+    """mIoU of FP32 and INT8 on the dataset's test (else val) split, tiled like the runtime."""
+    evaluation = open_source(config.calib, splits=("test", "val"))
+    pairs = read_labeled(evaluation, config.int8_eval_n)
+    spec = manifest.input
+    kwargs = {
+        "num_classes": len(manifest.classes),
+        "layout": spec.layout,
+        "mean": manifest.mean,
+        "std": manifest.std,
+        "tile": manifest.tile.size,
+        "overlap": manifest.tile.overlap,
+        "static_size": None if spec.dynamic else (spec.height, spec.width),
+    }
+    fp32 = tiled_miou(root / "model.onnx", pairs, **kwargs)
+    int8 = tiled_miou(root / "model.int8.onnx", pairs, **kwargs)
+    return {
+        "miou_fp32": round(fp32, 5),
+        "miou_int8": round(int8, 5),
+        "miou_delta_points": round((int8 - fp32) * 100, 3),
+        "miou_images": len(pairs),
+    }
+
+
+def check_config(config: ExportConfig) -> None:
+    """Refuse option combinations that cannot work, before any slow step."""
+    unknown = sorted(set(config.tensorrt) - set(PRECISIONS))
+    if unknown:
+        raise WeedsegError(f"--tensorrt takes {', '.join(PRECISIONS)}; got {', '.join(unknown)}")
+    if "int8" in config.tensorrt and not config.int8:
+        raise WeedsegError("--tensorrt int8 builds from the INT8 model: add --int8 --calib DIR")
+    if "int8" in config.tensorrt and config.resolved_int8_target != "tensorrt":
+        raise WeedsegError("--tensorrt int8 needs --int8-target tensorrt (zero-point-free QDQ)")
+    if config.int8 and not config.calib:
+        raise WeedsegError("--int8 needs --calib DIR_OR_DATASET (real images the model will see)")
+    if config.int8 and config.calib_n < 1:
+        raise WeedsegError(f"--calib-n must be positive (default {DEFAULT_CALIBRATION_IMAGES})")
+
+
+def _engine_request(
+    config: ExportConfig, root: Path, manifest: Manifest, precision: str
+) -> EngineRequest:
+    onnx_name = "model.int8.onnx" if precision == "int8" else "model.onnx"
+    return EngineRequest(
+        onnx_path=root / onnx_name,
+        precision=precision,
+        profile=profile_for(manifest.input),
+        workspace_mb=config.workspace_mb,
+        timing_cache=Path(config.timing_cache).expanduser(),
+    )
+
+
+def _int8_summary(entry: dict[str, Any]) -> str:
+    line = (
+        f"int8: {entry['agreement']:.2%} of pixels agree with FP32; CPU "
+        f"{entry['cpu_ms_fp32']:.1f} -> {entry['cpu_ms_int8']:.1f} ms "
+        f"({entry['cpu_speedup']:.2f}x)"
+    )
+    if "miou_delta_points" in entry:
+        line += (
+            f"; mIoU {entry['miou_fp32']:.4f} -> {entry['miou_int8']:.4f} "
+            f"({entry['miou_delta_points']:+.2f} points on {entry['miou_images']} images)"
+        )
+    return line
+
+
+def export_bundle(config: ExportConfig) -> Manifest:
+    """Export a checkpoint as a verified bundle at `config.out`; returns its manifest."""
+    import torch
+
+    from weedseg.checkpoint import load_checkpoint
+
+    check_config(config)
+    if config.tensorrt:
+        import_tensorrt()  # fail before any work when TensorRT is missing
+    options = onnx_options(config)
+    loaded = load_checkpoint(config.source, config.which)
+    if loaded.task != "segmentation":
+        raise WeedsegError(
+            f"{loaded.path}: a {loaded.task} checkpoint has no class head; fine-tune it first"
+        )
+    model = loaded.model.eval()
+    num_classes = int(model.segmentation_head[0].out_channels)
+    if num_classes > MAX_CLASSES:
+        raise WeedsegError(f"{num_classes} classes do not fit the uint8 class map")
+    classes = checkpoint_classes(loaded.meta, num_classes, loaded.path)
+    if "mean" not in loaded.meta or "std" not in loaded.meta:
+        raise WeedsegError(f"{loaded.path}: checkpoint metadata has no mean/std")
+    mean, std = tuple(loaded.meta["mean"]), tuple(loaded.meta["std"])
+    deploy = DeployModel(model, mean, std, options.layout)
+    images, image_source = _fitted_images(
+        config.verify or config.calib, config.verify_n, config.imgsz
+    )
+    verify_inputs = model_input(np.stack(images), options.layout, mean, std)
+    batch_size = 2 if options.dynamic else 1
+
+    torch.set_grad_enabled(False)
+    with atomic_dir(config.out, force=config.force) as root:
+        export_onnx(deploy, root / "model.onnx", options)
+        verification = verify_onnx(
+            deploy, root / "model.onnx", verify_inputs, batch_size=batch_size, source=image_source
+        )
+        print(f"verify: {verification.summary()}")
+        require_agreement(verification)
+        meta = loaded.meta
+        manifest = build_manifest(
+            model_name=_model_name(config, loaded.path),
+            arch=loaded.spec.to_dict() | {"out_channels": num_classes},
+            classes=classes,
+            meta=meta,
+            options=options,
+            provenance={
+                "checkpoint": str(loaded.path),
+                "task": loaded.task,
+                "step": meta.get("step"),
+                "seed": meta.get("seed"),
+                "data": meta.get("data"),
+                "init": meta.get("init"),
+                "export_config": config.to_dict(),
+            },
+            verification=verification.to_dict(),
+        )
+        files = ["model.onnx"]
+        if config.int8:
+            manifest.int8 = _int8_entry(config, root, manifest, verify_inputs, batch_size)
+            files.append("model.int8.onnx")
+            print(_int8_summary(manifest.int8))
+        compatibility = compatibility_report(root, manifest, files)
+        manifest.tensorrt_compatibility = compatibility
+        print(compatibility_summary(compatibility))
+        if config.check and not compatibility["passed"]:
+            raise WeedsegError("TensorRT compatibility check failed; no bundle was written")
+        for precision in config.tensorrt:
+            entry = build_engine(_engine_request(config, root, manifest, precision), root)
+            manifest.tensorrt.append(entry)
+            files.append(entry["file"])
+            print(f"tensorrt: built {entry['file']}")
+        manifest = write_manifest(root, manifest, files)
+        load_bundle(root)  # the bundle reads back and verifies before it replaces anything
+    print(f"bundle: {config.out} ({', '.join(files)}, weedseg.json)")
+    return manifest

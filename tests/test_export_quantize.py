@@ -1,0 +1,79 @@
+"""INT8 export: calibration on real images (at least 50), accuracy and speed in the manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from labeled_datasets import write_colour_dataset
+
+from export.trt_compat import check_model, profile_for
+from weedseg.bundle import load_bundle
+from weedseg.checkpoint import save_checkpoint
+from weedseg.classes import DEFAULT_CLASSES
+from weedseg.cli import main
+from weedseg.imageio import write_image
+from weedseg.models import build_model, spec_from_name
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    spec = spec_from_name("unet-resnet18-tiny")
+    meta = {
+        "classes": [c.to_dict() for c in DEFAULT_CLASSES],
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.25, 0.25, 0.25],
+    }
+    stem = tmp_path_factory.mktemp("int8") / "run" / "checkpoints" / "best"
+    return save_checkpoint(stem, build_model(spec, 3), spec=spec, task="segmentation", meta=meta)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("colour")
+    write_colour_dataset(root, {"train": [(64, 64)] * 50, "test": [(80, 96), (64, 128)]})
+    return root
+
+
+def export(checkpoint: Path, out: Path, *extra: str) -> int:
+    args = [str(checkpoint), "--out", str(out), "--imgsz", "64", "--verify-n", "2"]
+    return main(["export", *args, *extra])
+
+
+def test_int8_on_50_images_records_accuracy_and_speed(checkpoint, dataset, tmp_path) -> None:
+    out = tmp_path / "bundle"
+    assert export(checkpoint, out, "--int8", "--calib", str(dataset)) == 0
+    bundle = load_bundle(out)
+    assert bundle.int8_path == out / "model.int8.onnx"
+    int8 = bundle.manifest.int8
+    assert int8["calibration"]["images"] == 50 and int8["target"] == "cpu"
+    assert 0.0 <= int8["agreement"] <= 1.0
+    assert int8["cpu_speedup"] > 0 and int8["cpu_ms_int8"] > 0
+    assert int8["miou_images"] == 2
+    assert int8["miou_delta_points"] == pytest.approx(
+        (int8["miou_int8"] - int8["miou_fp32"]) * 100, abs=1e-2
+    )
+    # tuned for ONNX Runtime on CPU: uint8 zero points, which TensorRT refuses
+    problems = check_model(out / "model.int8.onnx", profile_for(bundle.manifest.input))
+    assert any("zero point must be 0" in p for p in problems)
+
+
+def test_tensorrt_targeted_int8_passes_the_check(checkpoint, dataset, tmp_path) -> None:
+    out = tmp_path / "trt-int8"
+    args = ["--int8", "--calib", str(dataset), "--int8-target", "tensorrt", "--check"]
+    assert export(checkpoint, out, *args) == 0
+    bundle = load_bundle(out)
+    assert bundle.manifest.tensorrt_compatibility["checked"] == ["model.onnx", "model.int8.onnx"]
+    assert check_model(out / "model.int8.onnx", profile_for(bundle.manifest.input)) == []
+
+
+def test_too_few_calibration_images_are_refused(checkpoint, tmp_path, capsys) -> None:
+    folder = tmp_path / "few"
+    for i in range(12):
+        write_image(folder / f"{i}.png", torch.randint(0, 255, (32, 32, 3)).byte().numpy())
+    out = tmp_path / "bundle"
+    assert export(checkpoint, out, "--int8", "--calib", str(folder)) == 2
+    assert "at least 50 real images" in capsys.readouterr().err
+    assert not out.exists()
