@@ -28,13 +28,13 @@ def render_field(config: SynthConfig, index: int) -> tuple[np.ndarray, np.ndarra
     rng = np.random.default_rng([config.seed, index])
     size = config.size
     sunny = config.lighting == "sun" or (config.lighting == "mixed" and rng.random() < 0.6)
-    soil = render_soil(rng, size, SOIL_COLORS[config.soil], relief=1.0 if sunny else 0.35)
+    sun_angle = rng.uniform(0, 2 * np.pi)  # where the light comes from, in the image plane
+    soil = render_soil(rng, size, SOIL_COLORS[config.soil], 1.0 if sunny else 0.35, sun_angle)
 
     plants = _crop_rows(rng, size, config.crop_density)
     low_weeds, tall_weeds = _weeds(rng, size, config.weed_density)
     leaves = low_weeds + plants + tall_weeds  # grass tufts may lie over crop leaves
 
-    sun_angle = rng.uniform(0, 2 * np.pi)
     shadow_len = (0.035 if sunny else 0.012) * size
     image = _cast_shadows(soil, leaves, sun_angle, shadow_len, 0.55 if sunny else 0.25, size)
     mask = np.zeros((size, size), np.uint8)
@@ -107,13 +107,13 @@ def _cast_shadows(
 
 
 def _draw_leaf(image: np.ndarray, mask: np.ndarray, leaf: Leaf, sun_angle: float) -> None:
-    """Paint a leaf (darker base, sunlit half, lighter vein) and its label into the same pixels."""
+    """Paint a leaf (shaded base, the half facing the sun lighter, a pale vein) and its label."""
     outline = [_points(leaf.outline)]
     cv2.fillPoly(image, outline, (leaf.color * 0.82).tolist(), cv2.LINE_8, SUBPIXEL)
     cv2.fillPoly(mask, outline, leaf.label, cv2.LINE_8, SUBPIXEL)
-    cv2.fillPoly(
-        image, [_points(leaf.lit_half)], (leaf.color * 1.08).tolist(), cv2.LINE_8, SUBPIXEL
-    )
+    sun = np.array([np.cos(sun_angle), np.sin(sun_angle)])
+    lit = leaf.left_half if float(leaf.left_normal @ sun) > 0 else leaf.right_half
+    cv2.fillPoly(image, [_points(lit)], (leaf.color * 1.08).tolist(), cv2.LINE_8, SUBPIXEL)
     if leaf.midrib is not None:
         vein = [_points(leaf.midrib)]
         cv2.polylines(

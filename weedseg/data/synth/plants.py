@@ -14,10 +14,13 @@ Profile = Callable[[np.ndarray], np.ndarray]  # t in 0..1 along the leaf -> rela
 
 @dataclass(frozen=True)
 class Leaf:
-    """One leaf in pixel coordinates: outline, its sunlit half, and a colour (RGB 0..1)."""
+    """One leaf in pixel coordinates: outline, its two halves (folded along the midrib, so one
+    faces the sun more than the other), and a colour (RGB 0..1)."""
 
     outline: np.ndarray  # [P, 2] float (x, y)
-    lit_half: np.ndarray  # [Q, 2] float
+    left_half: np.ndarray  # [Q, 2] float
+    right_half: np.ndarray  # [Q, 2] float
+    left_normal: np.ndarray  # [2] unit vector: the direction the left half faces
     midrib: np.ndarray | None  # [R, 2] float, drawn as a lighter vein on big leaves
     color: np.ndarray  # [3]
     label: int
@@ -66,9 +69,11 @@ def make_leaf(
     half_width = (width / 2) * profile(t)[:, None]
     left, right = axis + normal * half_width, axis - normal * half_width
     outline = np.concatenate([left, right[::-1]])
-    lit_half = np.concatenate([left, axis[::-1]])
+    left_half = np.concatenate([left, axis[::-1]])
+    right_half = np.concatenate([axis, right[::-1]])
+    left_normal = normal.mean(0) / (np.linalg.norm(normal.mean(0)) + 1e-9)
     midrib = axis[2:-3] if length > 14 else None
-    return Leaf(outline, lit_half, midrib, color, label)
+    return Leaf(outline, left_half, right_half, left_normal, midrib, color, label)
 
 
 def crop_plant(rng: np.random.Generator, center: np.ndarray, radius: float) -> list[Leaf]:

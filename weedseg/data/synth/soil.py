@@ -9,9 +9,16 @@ from weedseg.data.synth.noise import fractal_noise
 
 
 def render_soil(
-    rng: np.random.Generator, size: int, base_color: tuple[float, float, float], relief: float
+    rng: np.random.Generator,
+    size: int,
+    base_color: tuple[float, float, float],
+    relief: float,
+    sun_angle: float,
 ) -> np.ndarray:
-    """[size, size, 3] float32 RGB in 0..1. `relief` scales the side-light shading (sun > cloud)."""
+    """[size, size, 3] float32 RGB in 0..1, lit from `sun_angle` (image plane, radians).
+
+    `relief` scales the side-light shading (strong in sun, weak under cloud).
+    """
     scale = size / 256
     height = fractal_noise(rng, size, (4, 8, 16, 32, 64, 128), falloff=0.55)
     clods = np.zeros((size, size), np.float32)
@@ -45,11 +52,11 @@ def render_soil(
     stones = cv2.GaussianBlur(stones, (0, 0), 0.6 * scale + 0.3)
     height += stones * 2.5
 
-    # side light: brightness follows the slope of the height field towards the light
-    angle = rng.uniform(0, 2 * np.pi)
+    # side light: slopes facing the sun (height falling towards it) are brighter
     gx = cv2.Sobel(height, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(height, cv2.CV_32F, 0, 1, ksize=3)
-    shade = 1.0 + relief * 0.09 * (np.cos(angle) * gx + np.sin(angle) * gy) / (scale**0.5)
+    facing = -(np.cos(sun_angle) * gx + np.sin(sun_angle) * gy)
+    shade = 1.0 + relief * 0.09 * facing / (scale**0.5)
     shade = np.clip(shade, 0.45, 1.5)
 
     moisture = fractal_noise(rng, size, (2, 4, 8), falloff=1.0)
