@@ -306,3 +306,28 @@ def test_real_peanut_block_split_exact_to_the_pixel(tmp_path: Path) -> None:
         expected[np.all(label == (0, 255, 0), axis=2)] = 1
         expected[np.all(label == (0, 0, 255), axis=2)] = 2
         np.testing.assert_array_equal(read_mask(info.mask_path(stem)), expected, err_msg=stem)
+
+
+def test_coco_roboflow_split_folders_become_splits(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    src = tmp_path / "roboflow"
+    for folder, names in (("train", ["t1.jpg", "t2.jpg"]), ("valid", ["v1.jpg"])):
+        for name in names:
+            write_image(src / folder / name, _photo(rng, 20, 30))
+        data = {
+            "images": [
+                {"id": i, "file_name": n, "height": 20, "width": 30} for i, n in enumerate(names)
+            ],
+            "categories": [
+                {"id": 0, "name": "field-plants", "supercategory": "none"},  # never used
+                {"id": 1, "name": "weed", "supercategory": "field-plants"},
+            ],
+            "annotations": [
+                {"id": 1, "image_id": 0, "category_id": 1, "segmentation": [[1, 1, 9, 1, 9, 9]]}
+            ],
+        }
+        (src / folder / "_annotations.coco.json").write_text(json.dumps(data))
+    convert_coco(src, tmp_path / "out")
+    info = DatasetInfo.load(tmp_path / "out")
+    assert info.splits == {"train": ["t1", "t2"], "val": ["v1"]}
+    assert (read_mask(info.mask_path("t1")) == 2).sum() > 20

@@ -14,6 +14,8 @@ from weedseg.data.convert.splits import parse_split_specs
 from weedseg.data.convert.writer import ConversionResult, Sample, raise_if_problems, write_dataset
 from weedseg.errors import WeedsegError
 
+SPLIT_FOLDER_NAMES = {"valid": "val", "validation": "val"}  # Roboflow calls it "valid"
+
 
 def convert_coco(
     src: str | Path,
@@ -28,36 +30,64 @@ def convert_coco(
 ) -> ConversionResult:
     """Rasterise every annotation into its image's index mask; unannotated pixels are soil (0).
 
-    `src` is the COCO json file or a folder holding exactly one. Category names map to class names
-    through `category_map` (default: a category must be named like a class); `ignore` gives 255.
-    Larger objects are painted first, so small plants on top of big ones stay visible.
+    `src` is a COCO json file, a folder holding exactly one, or a folder of split folders each
+    holding one (Roboflow: train/, valid/, test/; the folders become the splits unless
+    `split_specs` are given). Category names map to class names through `category_map`
+    (default: a category must be named like a class); `ignore` gives 255. Larger objects are
+    painted first, so small plants on top of big ones stay visible.
     """
-    json_path = _find_json(Path(src))
-    coco = json.loads(json_path.read_text(encoding="utf-8"))
+    samples: list[Sample] = []
+    folder_splits: dict[str, list[str]] = {}
+    problems: list[str] = []
+    for json_path, split in _find_jsons(Path(src)):
+        found, missing = _read_coco(json_path, images, category_map or {}, classes)
+        samples += found
+        problems += missing
+        if split:
+            folder_splits[split] = [s.stem for s in found]
+    raise_if_problems(problems, f"cannot convert {src}")
+    stems = [s.stem for s in samples]
+    repeated = sorted({s for s in stems if stems.count(s) > 1})
+    if repeated:
+        raise WeedsegError(f"{src}: several images share a file name stem: {', '.join(repeated)}")
+    if split_specs or not folder_splits:
+        splits = parse_split_specs(split_specs or [], stems)
+    else:
+        splits = folder_splits
+    source = source or f"{src} (COCO). Converted by `weedseg data convert coco`."
+    return write_dataset(dst, samples, splits, source, force=force, classes=classes)
+
+
+def _read_coco(
+    json_path: Path,
+    images: str | None,
+    category_map: dict[str, str],
+    classes: tuple[ClassInfo, ...],
+) -> tuple[list[Sample], list[str]]:
+    """The samples of one COCO file, and the images it lists that are not on disk."""
+    try:
+        coco = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WeedsegError(f"{json_path}: not a readable COCO json ({exc})") from exc
     images_dir = json_path.parent / images if images else json_path.parent
-    categories = {int(c["id"]): str(c["name"]) for c in coco.get("categories", [])}
-    index_of = _category_indices(categories, category_map or {}, json_path, classes)
+    used = {int(a["category_id"]) for a in coco.get("annotations", [])}
+    categories = {
+        int(c["id"]): str(c["name"]) for c in coco.get("categories", []) if int(c["id"]) in used
+    }
+    index_of = _category_indices(categories, category_map, json_path, classes)
     by_image: dict[int, list[dict]] = {}
     for ann in coco.get("annotations", []):
         by_image.setdefault(int(ann["image_id"]), []).append(ann)
-    samples, problems = [], []
+    samples, missing = [], []
     for info in coco.get("images", []):
         image_path = _resolve_image(images_dir, str(info["file_name"]))
         if image_path is None:
-            problems.append(
-                f"{images_dir / info['file_name']}: image listed in {json_path.name} not found"
-            )
+            missing.append(f"{images_dir / info['file_name']}: listed in {json_path} but not found")
             continue
         anns = by_image.get(int(info["id"]), [])
         build = functools.partial(_rasterise, info, anns, index_of, json_path)
         samples.append(Sample(Path(info["file_name"]).stem, image_path, build))
-    raise_if_problems(problems, f"cannot convert {json_path}")
-    stems = [s.stem for s in samples]
-    if len(set(stems)) != len(stems):
-        raise WeedsegError(f"{json_path}: several images share a file name stem")
-    splits = parse_split_specs(split_specs or [], stems)
-    source = source or f"{json_path} (COCO). Converted by `weedseg data convert coco`."
-    return write_dataset(dst, samples, splits, source, force=force, classes=classes)
+    return samples, missing
 
 
 def parse_category_map(text: str) -> dict[str, str]:
@@ -71,16 +101,25 @@ def parse_category_map(text: str) -> dict[str, str]:
     return mapping
 
 
-def _find_json(src: Path) -> Path:
+def _find_jsons(src: Path) -> list[tuple[Path, str | None]]:
+    """(json file, split named by its folder or None) for a file, a folder or split folders."""
     if src.is_file():
-        return src
+        return [(src, None)]
     if not src.is_dir():
         raise WeedsegError(f"{src}: no such file or folder")
     found = sorted(src.glob("*.json"))
-    if len(found) != 1:
-        names = ", ".join(p.name for p in found) or "none"
-        raise WeedsegError(f"{src}: expected exactly one COCO .json file, found {names}")
-    return found[0]
+    if len(found) == 1:
+        return [(found[0], None)]
+    if found:
+        names = ", ".join(p.name for p in found)
+        raise WeedsegError(f"{src}: several .json files ({names}); name one as SRC")
+    per_folder = [(d, sorted(d.glob("*.json"))) for d in sorted(src.iterdir()) if d.is_dir()]
+    per_folder = [(d, files) for d, files in per_folder if files]
+    if not per_folder or any(len(files) != 1 for _, files in per_folder):
+        raise WeedsegError(
+            f"{src}: expected one COCO .json, or split folders (train/, valid/, ...) with one each"
+        )
+    return [(files[0], SPLIT_FOLDER_NAMES.get(d.name, d.name)) for d, files in per_folder]
 
 
 def _category_indices(
