@@ -1,0 +1,117 @@
+"""weedseg bench: the table and JSON are written, unusable backends are skipped with a reason."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from weedseg.bench import BenchConfig, markdown_table, run_bench, write_results
+from weedseg.bench.memory import PeakRss
+from weedseg.bench.subjects import peer_subject
+from weedseg.bench.timing import Timing
+from weedseg.cli import main
+from weedseg.errors import WeedsegError
+from weedseg.models import count_gflops
+
+TINY = "preset:unet-resnet18-tiny"
+
+
+def test_bench_command_writes_table_json_and_skips(tmp_path, capsys):
+    out = tmp_path / "bench"
+    argv = ["bench", "--model", TINY, "--sizes", "64", "--batch", "1,2", "--runs", "2"]
+    argv += [
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--peer",
+        "none",
+        "--calib-n",
+        "2",
+        "--gemm-size",
+        "256",
+    ]
+    argv += ["--backends", "torch,ort,ort-int8,cuda,tensorrt", "--out", str(out)]
+    assert main(argv) == 0
+    results = json.loads((out / "bench.json").read_text())
+    ok = {(r["backend"], r["batch"]): r for r in results["rows"] if r["status"] == "ok"}
+    assert {("torch", 1), ("ort", 1), ("ort-int8", 1), ("torch", 2), ("ort", 2)} <= set(ok)
+    for row in ok.values():
+        assert row["runs"] == 2 and 0 < row["median_ms"] <= row["p90_ms"]
+        assert row["gflop_per_image"] > 0 and row["percent_of_fp32_peak"] > 0
+        assert row["images_per_s"] == pytest.approx(row["batch"] * 1000 / row["median_ms"], 0.01)
+    assert ok[("torch", 1)]["speedup_vs_torch"] == 1.0
+    assert results["fp32_peak"]["peak_gflops"] > 0
+    assert results["subjects"][0]["gflop_per_image"]["64"] > 0
+    skipped = [r for r in results["rows"] if r["status"] == "skipped"]
+    assert all(r["reason"] for r in skipped)
+    if not torch.cuda.is_available():
+        assert {r["backend"] for r in skipped} == {"cuda", "tensorrt"}
+        assert "Skipped: **cuda**" in (out / "bench.md").read_text()
+    table = (out / "bench.md").read_text()
+    assert "| unet-resnet18-tiny | ort | 64 | 1 |" in table and "Machine:" in table
+    assert "| unet-resnet18-tiny | ort-int8 | 64 | 2 |" in capsys.readouterr().out
+
+
+def test_bench_torch_only_without_onnx_export(tmp_path):
+    config = BenchConfig(
+        models=[TINY],
+        sizes=[32],
+        batches=[1],
+        backends=["torch"],
+        peer=None,
+        runs=1,
+        warmup=0,
+        threads=1,
+        gemm_size=64,
+        out=str(tmp_path),
+    )
+    results = run_bench(config)
+    json_path, md_path = write_results(results, tmp_path)
+    assert [r["status"] for r in results["rows"]] == ["ok"]
+    assert json.loads(json_path.read_text())["config"]["backends"] == ["torch"]
+    assert markdown_table(results).count("\n") == 2  # header, rule, one row
+    assert md_path.is_file()
+
+
+def test_peer_lraspp_builds_offline_with_flops():
+    peer = peer_subject("lraspp")
+    assert peer.role == "peer" and peer.params_m() > 1
+    assert count_gflops(peer.network, 64) > 0
+    with pytest.raises(WeedsegError, match="unknown peer"):
+        peer_subject("segformer")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"sizes": [100]}, "multiples of 32"),
+        ({"batches": [0]}, "--batch"),
+        ({"backends": ["openvino"]}, "unknown backend"),
+        ({"runs": 0}, "--runs"),
+    ],
+)
+def test_config_refuses_bad_settings(change, message):
+    with pytest.raises(WeedsegError, match=message):
+        BenchConfig(models=[TINY], **change).validate()
+
+
+def test_bad_model_names_the_way_out(tmp_path):
+    config = BenchConfig(models=[str(tmp_path / "missing")], backends=["torch"], peer=None)
+    with pytest.raises(WeedsegError, match="preset:NAME"):
+        run_bench(config)
+
+
+def test_timing_median_and_p90():
+    timing = Timing(times_ms=[float(v) for v in range(1, 11)])
+    assert timing.median_ms == 5.5 and timing.p90_ms == pytest.approx(9.1)
+
+
+def test_peak_rss_sees_an_allocation():
+    with PeakRss() as rss:
+        block = np.ones(256 * 2**20 // 8)  # 256 MiB, touched (more than any freed heap to reuse)
+        assert block[-1] == 1.0
+    assert rss.mib is not None and rss.mib >= 128
