@@ -168,7 +168,8 @@ def run_predict(config: PredictConfig, predictor: Predictor | None = None) -> in
         + f", {len(todo)} to process"
     )
     geo_items = [i for i in todo if is_georeferenced(i.path)]
-    plain_items = [i for i in todo if i not in geo_items]
+    geo_rels = {i.rel for i in geo_items}
+    plain_items = [i for i in todo if i.rel not in geo_rels]
     local = bool(plain_items) and not config.ray
     if local or geo_items:
         predictor = predictor or make_predictor(config)
