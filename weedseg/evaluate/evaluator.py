@@ -24,7 +24,7 @@ from weedseg.errors import WeedsegError
 from weedseg.evaluate.metrics import ConfusionMatrix
 from weedseg.evaluate.report import ImageScore, WorstImage, write_report
 from weedseg.imageio import ImageReadError, read_image, read_mask
-from weedseg.tiling import RunBatch, predict_tiled
+from weedseg.tiling import SIZE_MULTIPLE, RunBatch, predict_tiled
 
 
 @dataclass
@@ -153,8 +153,19 @@ def check_classes(model_classes: Sequence[ClassInfo], info: DatasetInfo) -> None
         raise WeedsegError(f"model classes {have} do not match dataset {info.root} classes {want}")
 
 
+def check_config(config: EvaluateConfig) -> None:
+    """Refuse tiling settings that cannot work, before loading anything."""
+    if config.tile % SIZE_MULTIPLE or config.tile < SIZE_MULTIPLE:
+        raise WeedsegError(f"--tile must be a positive multiple of {SIZE_MULTIPLE}")
+    if not 0 <= config.overlap < config.tile:
+        raise WeedsegError("--overlap must be at least 0 and smaller than --tile")
+    if config.batch < 1 or config.scale <= 0 or config.worst < 0:
+        raise WeedsegError("--batch must be at least 1, --scale positive, --worst not negative")
+
+
 def run_evaluate(config: EvaluateConfig) -> dict:
     """`weedseg evaluate`: load the checkpoint, evaluate the split, write the report folder."""
+    check_config(config)
     from weedseg.atomic import atomic_dir
     from weedseg.checkpoint import load_checkpoint
     from weedseg.runs import resolve_device

@@ -161,9 +161,12 @@ def check_config(config: FinetuneConfig) -> None:
         raise WeedsegError(f"--class-weights must be auto or none, got {config.class_weights!r}")
     for name in ("size", "val_tile"):
         if getattr(config, name) % SIZE_MULTIPLE:
-            raise WeedsegError(f"{name} must be a multiple of {SIZE_MULTIPLE}")
-    if config.steps < 1 and config.epochs is None:
-        raise WeedsegError("--steps must be at least 1")
+            raise WeedsegError(f"--{name.replace('_', '-')} must be a multiple of {SIZE_MULTIPLE}")
+    for name in ("steps", "batch", "val_every", "log_every"):
+        if getattr(config, name) < 1:
+            raise WeedsegError(f"--{name.replace('_', '-')} must be at least 1")
+    if config.epochs is not None and config.epochs <= 0:
+        raise WeedsegError("--epochs must be positive")
     if not 0 < config.val_share < 1:
         raise WeedsegError("--val-share must be between 0 and 1")
 
