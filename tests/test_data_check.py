@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +16,8 @@ from weedseg.data.check import check_dataset
 from weedseg.data.format import DatasetInfo
 from weedseg.data.synth import SynthConfig, generate_dataset
 from weedseg.imageio import write_image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -78,3 +84,28 @@ def test_sixteen_bit_mask_is_named(dataset: DatasetInfo) -> None:
     assert problems == [
         f"{path}: mask must be an 8-bit single-channel PNG (has bit depth 16, colour type 0)"
     ]
+
+
+def test_data_tools_work_without_torch(tmp_path: Path) -> None:
+    """Converting, checking, generating and previewing need no torch (the inference install)."""
+    blocker = tmp_path / "no_torch" / "torch"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text('raise ImportError("torch is blocked in this test")\n')
+    code = textwrap.dedent(
+        f"""
+        import sys
+        import weedseg.commands.data, weedseg.commands.demo, weedseg.data.convert
+        from weedseg.data.check import check_dataset
+        from weedseg.data.preview import write_preview
+        from weedseg.data.synth import SynthConfig, generate_dataset
+        generate_dataset({str(tmp_path / "d")!r}, SynthConfig(n=3, size=32))
+        assert check_dataset({str(tmp_path / "d")!r}).ok
+        write_preview({str(tmp_path / "d")!r}, {str(tmp_path / "p.png")!r})
+        assert "torch" not in sys.modules
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker.parent), str(REPO_ROOT)])}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
