@@ -41,6 +41,8 @@ def sniff_content_type(image: bytes) -> str:
         return "image/tiff"
     if image[:4] == b"RIFF" and image[8:12] == b"WEBP":
         return "image/webp"
+    if image[:1] == b"{":
+        return "application/json"
     return "application/octet-stream"
 
 
@@ -67,6 +69,7 @@ class WeedsegClient:
         self.retries = retries
         self.backoff_s = backoff_s
         self._conn: http.client.HTTPConnection | None = None
+        self._reused = False  # whether the last request went over an already open connection
         self.last_timings_ms: dict[str, float] = {}  # the last answer's Server-Timing header
 
     def segment(self, image: bytes, format: str = "json", **params: Any) -> Any:
@@ -85,6 +88,12 @@ class WeedsegClient:
 
     def model(self) -> dict:
         return json.loads(self._request("GET", "/v1/model", {}, None)[2])
+
+    def reload(self, bundle: str | None = None) -> dict:
+        """POST /v1/admin/reload: swap in `bundle` (a folder under the server's reload root;
+        None re-reads the served one). The old model serves until the new one is warm."""
+        body = json.dumps({"bundle": bundle}).encode()
+        return json.loads(self._request("POST", "/v1/admin/reload", {}, body)[2])
 
     def ready(self) -> bool:
         """Whether the server has a model loaded (GET /readyz), without retrying."""
@@ -125,17 +134,31 @@ class WeedsegClient:
             headers["Content-Type"] = sniff_content_type(body)
         if self.api_key:
             headers["X-API-Key"] = self.api_key
-        conn = self._connection()
+        url = f"{self._prefix}{path}?{query}"
         try:
-            conn.request(method, f"{self._prefix}{path}?{query}", body=body, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException):
-            self.close()  # a broken or timed-out connection is not reused
-            raise
+            response, data = self._exchange(method, url, body, headers)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            if not self._reused:
+                raise
+            # The server closed the idle kept-alive connection: reconnect once and resend.
+            response, data = self._exchange(method, url, body, headers)
         if response.getheader("connection", "").lower() == "close":
             self.close()
         return response.status, response.headers, data
+
+    def _exchange(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        """One request and its whole answer; a failed connection is closed, never reused."""
+        conn = self._connection()
+        self._reused = conn.sock is not None
+        try:
+            conn.request(method, url, body=body, headers=headers)
+            response = conn.getresponse()
+            return response, response.read()
+        except (OSError, http.client.HTTPException):
+            self.close()
+            raise
 
     def _request(
         self, method: str, path: str, params: dict, body: bytes | None

@@ -1,0 +1,100 @@
+"""Model registry: promote refuses a worse model, rollback restores, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from bundles import build_colour_bundle
+from labeled_datasets import write_colour_dataset
+
+from weedseg.cli import main
+from weedseg.errors import WeedsegError
+from weedseg.registry import Registry, promote, rollback
+
+
+@pytest.fixture()
+def farm(tmp_path):
+    """A labeled 'farm' split the colour rule segments well; sharp beats blurred."""
+    return write_colour_dataset(tmp_path / "farm", {"val": [(64, 64)] * 3})
+
+
+@pytest.fixture()
+def bundles(tmp_path):
+    return {
+        "sharp": build_colour_bundle(tmp_path / "sharp", smooth=1),
+        "blurred": build_colour_bundle(tmp_path / "blurred", smooth=31),
+    }
+
+
+def listing(root) -> list[str]:
+    """Every path in the registry, hidden temporary folders included."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_promote_refuses_worse_then_force_and_rollback(tmp_path, farm, bundles, capsys):
+    root = tmp_path / "registry"
+    registry = Registry(root)
+    first = promote(registry, str(bundles["sharp"]))
+    assert first.version.id == "v0001" and first.comparison is None
+    assert (root / "versions" / "v0001" / "bundle" / "weedseg.json").is_file()
+
+    before = listing(root)
+    with pytest.raises(WeedsegError, match="refused.*worse than current v0001"):
+        promote(registry, str(bundles["blurred"]), data=str(farm.root))
+    assert listing(root) == before  # nothing registered, pointer untouched
+
+    args = ["models", "--registry", str(root), "promote", str(bundles["blurred"])]
+    assert main([*args, "--data", str(farm.root)]) == 2
+    assert "refused" in capsys.readouterr().err
+    assert main([*args, "--data", str(farm.root), "--force"]) == 0
+    assert registry.current().id == "v0002"
+    assert json.loads((root / "current.json").read_text())["history"] == ["v0001", "v0002"]
+
+    assert main(["models", "--registry", str(root), "list"]) == 0
+    table = capsys.readouterr().out
+    assert "* v0002" in table and "  v0001" in table
+    assert main(["models", "--registry", str(root), "show", "v0001"]) == 0
+    assert '"id": "v0001"' in capsys.readouterr().out
+
+    back = rollback(registry)
+    assert back.version.id == "v0001" and registry.current().id == "v0001"
+    with pytest.raises(WeedsegError, match="no earlier version"):
+        rollback(registry)
+
+
+def test_better_model_is_promoted_with_its_score(tmp_path, farm, bundles):
+    registry = Registry(tmp_path / "registry")
+    promote(registry, str(bundles["blurred"]))
+    result = promote(registry, str(bundles["sharp"]), data=str(farm.root))
+    assert result.comparison["candidate"] > result.comparison["current"]
+    assert result.comparison["images"] == 3
+    assert result.version.miou == pytest.approx(result.comparison["candidate"])
+    # a registered version can be promoted again by id, and the current one is refused
+    with pytest.raises(WeedsegError, match="already the current"):
+        promote(registry, result.version.id)
+    assert promote(registry, "v0001", force=True).version.id == "v0001"
+
+
+def test_bundle_failing_its_checksum_is_refused_and_leaves_nothing(tmp_path, bundles, capsys):
+    root = tmp_path / "registry"
+    promote(Registry(root), str(bundles["sharp"]))
+    before = listing(root)
+    damaged = bundles["blurred"] / "model.onnx"
+    damaged.write_bytes(damaged.read_bytes() + b"\0")
+    assert main(["models", "--registry", str(root), "promote", str(bundles["blurred"])]) == 2
+    assert "fails its checksum" in capsys.readouterr().err
+    assert listing(root) == before
+
+
+def test_missing_data_and_unknown_sources_are_clear_errors(tmp_path, bundles):
+    registry = Registry(tmp_path / "registry")
+    with pytest.raises(WeedsegError, match="not a version id, a `weedseg retrain` run"):
+        promote(registry, str(tmp_path))
+    promote(registry, str(bundles["sharp"]))
+    with pytest.raises(WeedsegError, match="no farm validation score"):
+        promote(registry, str(bundles["blurred"]))
+    with pytest.raises(WeedsegError, match="not a weedseg dataset"):
+        promote(registry, str(bundles["blurred"]), data=str(tmp_path / "nothing"))
+    with pytest.raises(WeedsegError, match="no version v0009"):
+        promote(registry, "v0009")

@@ -1,0 +1,197 @@
+"""Retraining end to end on synthetic fields with a domain shift, promotion into a live service.
+
+The base model learns light soil in sunshine; the farm has dark soil under clouds. `retrain`
+must beat the base on the farm's validation split, `models promote` must swap it into a running
+uvicorn with no failed request, and `models rollback` must bring the base back.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections import Counter
+
+import httpx
+import pytest
+import torch
+from uvicorn_server import running_server
+
+from weedseg.cli import main
+from weedseg.data.synth import SynthConfig, generate_dataset
+from weedseg.finetune.config import FinetuneConfig
+from weedseg.finetune.trainer import run_finetune
+from weedseg.imageio import encode_image, read_image
+from weedseg.registry import Registry, promote, rollback
+from weedseg.retrain import RetrainConfig, retrain
+
+KEY = "retrain-test-key"
+TINY = "unet-resnet18-tiny"
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def shifted(tmp_path_factory):
+    """(base run, base bundle, farm dataset, tmp folder): a base that never saw the farm."""
+    from export.config import ExportConfig
+    from export.pipeline import export_bundle
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("retrain")
+    base_data = generate_dataset(
+        root / "base_data", SynthConfig(n=10, size=64, seed=1, soil="light", lighting="sun")
+    )
+    farm = generate_dataset(
+        root / "farm", SynthConfig(n=12, size=64, seed=2, soil="dark", lighting="overcast")
+    )
+    base_run = root / "base_run"
+    run_finetune(
+        FinetuneConfig(
+            data=str(base_data.root), out=str(base_run), arch=TINY, steps=30, batch=4, size=64,
+            lr=3e-3, warmup=2, val_every=30, val_tile=64, val_overlap=0, workers=0, device="cpu",
+        ),
+        log=quiet,
+    )  # fmt: skip
+    with torch.no_grad():
+        export_bundle(
+            ExportConfig(
+                source=str(base_run), out=str(root / "base_bundle"), imgsz=64, dynamic=True,
+                min_size=32, max_size=128, verify_n=2,
+            )
+        )  # fmt: skip
+    yield base_run, root / "base_bundle", farm, root
+    torch.set_num_threads(threads)
+
+
+def tiny_retrain(shifted, out, **overrides) -> RetrainConfig:
+    _, bundle, farm, _ = shifted
+    settings = dict(
+        images=str(farm.root / "images"), labels=str(farm.root), base=str(bundle), out=str(out),
+        budget="tiny", pretrain_steps=2, finetune_steps=16, size=64, batch=4, tile=64, overlap=0,
+        export_size=64, overlays=2, workers=0, device="cpu",
+    )  # fmt: skip
+    return RetrainConfig(**(settings | overrides))
+
+
+@pytest.fixture(scope="module")
+def retrained(shifted):
+    out = shifted[3] / "run"
+    return retrain(tiny_retrain(shifted, out), log=quiet)
+
+
+def test_retrain_beats_the_base_on_the_farm_split(retrained):
+    report = retrained.report
+    base, new = report["base"]["scores"], report["new"]["scores"]
+    assert retrained.new_beats_base and new["mIoU"] > base["mIoU"] + 0.03, (base, new)
+    assert report["base"]["scored_from"].startswith("its bundle")
+    assert report["split"]["images"] == 2 and report["data"]["farm_train"] == 8
+    run = retrained.run_dir
+    markdown = (run / "report.md").read_text()
+    assert "| crop |" in markdown and "| weed |" in markdown and "beats" in markdown
+    assert json.loads((run / "report.json").read_text())["new_beats_base"] is True
+    assert len(report["overlays"]) == 2 and all((run / p).is_file() for p in report["overlays"])
+    panel = read_image(run / report["overlays"][0])
+    assert panel.shape[1] > 4 * panel.shape[0] // 2  # four panels side by side
+    assert (retrained.bundle / "weedseg.json").is_file()
+
+
+def test_finished_and_killed_stages_resume(shifted, retrained):
+    run = retrained.run_dir
+    (run / "stages" / "finetune.json").unlink()  # as if killed after its last checkpoint
+    (run / "stages" / "evaluate.json").unlink()
+    lines: list[str] = []
+    again = retrain(tiny_retrain(shifted, run, resume=True), log=lines.append)
+    assert "[pretrain] finished earlier, skipped" in lines
+    assert "[export] finished earlier, skipped" in lines
+    assert any(line.startswith("resumed at step 16 of 16") for line in lines)
+    assert again.report["new"]["scores"]["mIoU"] == retrained.report["new"]["scores"]["mIoU"]
+    with pytest.raises(Exception, match="already holds a retraining run"):
+        retrain(tiny_retrain(shifted, run), log=quiet)
+
+
+def test_promote_swaps_the_live_service_without_a_failed_request(shifted, retrained, tmp_path):
+    _, base_bundle, farm, _ = shifted
+    registry = Registry(tmp_path / "registry")
+    assert promote(registry, str(base_bundle)).version.id == "v0001"
+    frame = encode_image(read_image(farm.image_path(farm.split("val")[0])), ".png")
+    env = {
+        "WEEDSEG_BUNDLE": str(registry.version("v0001").bundle),
+        "WEEDSEG_RELOAD_ROOT": str(registry.root),
+        "WEEDSEG_API_KEYS": KEY,
+    }
+    statuses: Counter = Counter()
+    models: Counter = Counter()
+    stop = threading.Event()
+    with running_server(env) as (url, _):
+
+        def robot() -> None:
+            with httpx.Client(base_url=url, headers={"x-api-key": KEY}, timeout=30) as client:
+                while not stop.is_set():
+                    r = client.post("/v1/segment", params={"format": "png"}, content=frame)
+                    statuses[r.status_code] += 1
+                    models[r.headers.get("x-weedseg-model", "")] += 1
+
+        robots = [threading.Thread(target=robot) for _ in range(3)]
+        for t in robots:
+            t.start()
+        try:
+            time.sleep(0.3)
+            promoted = promote(registry, str(retrained.run_dir), service=url, api_key=KEY)
+            served = httpx.get(f"{url}/v1/model", headers={"x-api-key": KEY}).json()["bundle"]
+            time.sleep(0.3)
+            back = rollback(registry, service=url, api_key=KEY)
+            restored = httpx.get(f"{url}/v1/model", headers={"x-api-key": KEY}).json()["bundle"]
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            for t in robots:
+                t.join()
+    assert (
+        promoted.version.id == "v0002"
+        and promoted.comparison["candidate"] > (promoted.comparison["current"])
+    )
+    assert served.endswith("v0002/bundle") and restored.endswith("v0001/bundle")
+    assert back.version.id == "v0001" and registry.current().id == "v0001"
+    assert set(statuses) == {200}, statuses
+    assert len(models) >= 2  # answers came from both models
+    lineage = registry.version("v0002").info["lineage"]
+    assert (
+        lineage["base"]["bundle"] == str(base_bundle) and lineage["budget"]["finetune_steps"] == 16
+    )
+    assert registry.version("v0002").checkpoint is not None  # retrainable from the registry
+
+
+def test_bad_inputs_are_clear_errors_that_write_nothing(shifted, tmp_path, capsys):
+    base_run, base_bundle, farm, _ = shifted
+    common = ["retrain", "--images", str(farm.root / "images"), "--labels", str(farm.root)]
+    out = tmp_path / "run"
+
+    (tmp_path / "empty").mkdir()
+    args = ["retrain", "--images", str(tmp_path / "empty"), "--labels", str(farm.root)]
+    assert main([*args, "--base", str(base_bundle), "--out", str(out)]) == 2
+    assert "no images found" in capsys.readouterr().err
+
+    coco = tmp_path / "coco.json"
+    coco.write_text(
+        json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "thistle"}]})
+    )
+    args = [*common[:3], "--labels", str(coco), "--base", str(base_run), "--out", str(out)]
+    assert main(args) == 2
+    assert "unknown class name(s) 'thistle'" in capsys.readouterr().err
+    assert not (out / "labels").exists() and not (out / "stages" / "labels.json").exists()
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(base_bundle, damaged)
+    (damaged / "model.onnx").write_bytes((damaged / "model.onnx").read_bytes()[:-8])
+    out2 = tmp_path / "run2"
+    assert main([*common, "--base", str(damaged), "--out", str(out2)]) == 2
+    assert "fails its checksum" in capsys.readouterr().err
+    assert not out2.exists()
+    registry = tmp_path / "registry"
+    assert main(["models", "--registry", str(registry), "promote", str(damaged)]) == 2
+    assert not registry.exists() or not any(registry.rglob("*.onnx"))

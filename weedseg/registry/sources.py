@@ -1,0 +1,76 @@
+"""What can be registered: a `weedseg retrain` run folder or a bundle folder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from weedseg.bundle import MANIFEST_FILE, read_manifest
+from weedseg.errors import WeedsegError
+
+REPORT_FILE = "report.json"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model about to be registered: its bundle, its weights and what is known about it."""
+
+    bundle: Path
+    checkpoint: Path | None
+    info: dict[str, Any]  # source, evaluation (farm validation split), lineage
+
+
+def read_candidate(path: str | Path) -> Candidate:
+    """A retrain run (its bundle, checkpoint, farm scores and lineage) or a plain bundle."""
+    path = Path(path)
+    if (path / REPORT_FILE).is_file() and (path / "bundle").is_dir():
+        return _from_retrain_run(path)
+    if (path / MANIFEST_FILE).is_file():
+        return _from_bundle(path)
+    raise WeedsegError(
+        f"{path}: not a version id, a `weedseg retrain` run folder or a bundle folder"
+    )
+
+
+def _from_retrain_run(run: Path) -> Candidate:
+    report = json.loads((run / REPORT_FILE).read_text(encoding="utf-8"))
+    new, split = report["new"]["scores"], report["split"]
+    checkpoint = Path(report["new"]["checkpoint"])
+    evaluation = {
+        "data": split["data"],
+        "split": split["split"],
+        "stems": split["stems"],
+        "mIoU": new["mIoU"],
+        "per_class": {name: c["iou"] for name, c in new["per_class"].items()},
+    }
+    lineage = {
+        "base": report["base"]["model"],
+        "base_mIoU_on_split": report["base"]["scores"]["mIoU"],
+        "data": report["data"],
+        "budget": report["budget"],
+        "config": report["config"],
+    }
+    return Candidate(
+        bundle=run / "bundle",
+        checkpoint=checkpoint if checkpoint.with_suffix(".json").is_file() else None,
+        info={"source": str(run.resolve()), "evaluation": evaluation, "lineage": lineage},
+    )
+
+
+def _from_bundle(bundle: Path) -> Candidate:
+    manifest = read_manifest(bundle)
+    recorded = manifest.provenance.get("checkpoint")
+    checkpoint = Path(recorded) if recorded else None
+    if checkpoint is not None and not checkpoint.with_suffix(".json").is_file():
+        checkpoint = None
+    return Candidate(
+        bundle=bundle,
+        checkpoint=checkpoint,
+        info={
+            "source": str(bundle.resolve()),
+            "evaluation": None,
+            "lineage": {"provenance": manifest.provenance},
+        },
+    )

@@ -1,0 +1,114 @@
+"""The registry folder: versions (added whole, atomically) and the `current` pointer."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from weedseg.atomic import atomic_dir, write_atomic
+from weedseg.bundle import load_bundle
+from weedseg.errors import WeedsegError
+
+ENV_VAR = "WEEDSEG_REGISTRY"
+DEFAULT_ROOT = "runs/registry"
+POINTER_FILE = "current.json"
+VERSION_FILE = "version.json"
+VERSION_NAME = re.compile(r"v\d{4,}\Z")
+
+
+def default_registry() -> str:
+    """$WEEDSEG_REGISTRY, else runs/registry."""
+    return os.environ.get(ENV_VAR) or DEFAULT_ROOT
+
+
+@dataclass(frozen=True)
+class Version:
+    """One registered model."""
+
+    id: str
+    root: Path
+    info: dict[str, Any]  # version.json
+
+    @property
+    def bundle(self) -> Path:
+        return self.root / "bundle"
+
+    @property
+    def checkpoint(self) -> Path | None:
+        stem = self.root / "checkpoint" / "model"
+        return stem if stem.with_suffix(".json").is_file() else None
+
+    @property
+    def miou(self) -> float | None:
+        return (self.info.get("evaluation") or {}).get("mIoU")
+
+
+class Registry:
+    """A registry folder; reading never needs a lock, writes are single renames."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.versions_dir = self.root / "versions"
+
+    def versions(self) -> list[Version]:
+        if not self.versions_dir.is_dir():
+            return []
+        names = sorted(p.name for p in self.versions_dir.iterdir() if VERSION_NAME.match(p.name))
+        return [self.version(name) for name in names]
+
+    def version(self, version_id: str) -> Version:
+        if not VERSION_NAME.match(version_id):
+            raise WeedsegError(f"{version_id!r} is not a version id (like v0001)")
+        root = self.versions_dir / version_id
+        path = root / VERSION_FILE
+        if not path.is_file():
+            raise WeedsegError(f"{self.root}: no version {version_id}")
+        return Version(version_id, root, json.loads(path.read_text(encoding="utf-8")))
+
+    def pointer(self) -> dict[str, Any]:
+        path = self.root / POINTER_FILE
+        if not path.is_file():
+            return {"current": None, "history": []}
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def current(self) -> Version | None:
+        current = self.pointer()["current"]
+        return self.version(current) if current else None
+
+    def set_pointer(self, history: list[str]) -> None:
+        """Point `current` at the last of `history` (one atomic rename)."""
+        pointer = {
+            "current": history[-1] if history else None,
+            "history": history,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        write_atomic(self.root / POINTER_FILE, json.dumps(pointer, indent=2))
+
+    def add(self, bundle: Path, checkpoint: Path | None, info: dict[str, Any]) -> Version:
+        """Copy a bundle (and its checkpoint) in as the next version; verified before it shows."""
+        load_bundle(bundle)  # the source must pass its checksums
+        existing = [int(v.id[1:]) for v in self.versions()]
+        version_id = f"v{max(existing, default=0) + 1:04d}"
+        with atomic_dir(self.versions_dir / version_id) as tmp:
+            shutil.copytree(bundle, tmp / "bundle")
+            manifest = load_bundle(tmp / "bundle").manifest  # the copy too
+            if checkpoint is not None:
+                (tmp / "checkpoint").mkdir()
+                for suffix in (".safetensors", ".json"):
+                    shutil.copyfile(
+                        checkpoint.with_suffix(suffix), tmp / "checkpoint" / f"model{suffix}"
+                    )
+            record = info | {
+                "id": version_id,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "model_name": manifest.model_name,
+                "model_sha256": manifest.files["model.onnx"],
+            }
+            write_atomic(tmp / VERSION_FILE, json.dumps(record, indent=2))
+        return self.version(version_id)

@@ -1,0 +1,92 @@
+"""What a `--base` path is: its training weights (for SMS and fine-tuning) and its bundle, if any.
+
+Accepted: a registry version folder (bundle/ + checkpoint/), a bundle folder whose manifest
+points at a checkpoint that is still on disk, a training run folder or a checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from weedseg.bundle import MANIFEST_FILE, load_bundle
+from weedseg.checkpoint import read_sidecar, resolve_checkpoint
+from weedseg.classes import ClassInfo
+from weedseg.errors import WeedsegError
+from weedseg.models import PRESETS, ModelSpec
+
+VERSION_FILE = "version.json"  # marks a registry version folder (weedseg.registry)
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """The model a farm starts from."""
+
+    path: Path  # as given
+    checkpoint: Path  # segmentation checkpoint stem (weights + sidecar)
+    bundle: Path | None  # verified bundle folder, when the base is served as one
+    spec: ModelSpec
+    classes: tuple[ClassInfo, ...]
+    mean: list[float]
+    std: list[float]
+
+    @property
+    def arch(self) -> str:
+        """The spec as `weedseg pretrain --arch` accepts it (a preset name or arch:encoder)."""
+        for name, spec in PRESETS.items():
+            if spec == self.spec:
+                return name
+        if self.spec.decoder_channels is None:
+            return f"{self.spec.arch}:{self.spec.encoder}"
+        raise WeedsegError(f"{self.checkpoint}: model {self.spec} is neither a preset nor default")
+
+    def describe(self) -> dict:
+        return {
+            "path": str(self.path),
+            "checkpoint": str(self.checkpoint),
+            "bundle": str(self.bundle) if self.bundle else None,
+            "arch": self.spec.to_dict(),
+        }
+
+
+def resolve_base(path: str | Path) -> BaseModel:
+    """Find and verify the base's weights and bundle; a damaged bundle is a WeedsegError."""
+    path = Path(path)
+    if not path.exists():
+        raise WeedsegError(f"--base {path}: no such bundle, registry version, run or checkpoint")
+    bundle = None
+    if (path / VERSION_FILE).is_file():
+        bundle = load_bundle(path / "bundle").root
+        stem = resolve_checkpoint(path / "checkpoint")
+    elif (path / MANIFEST_FILE).is_file():
+        loaded = load_bundle(path)  # checksums: a modified bundle stops here
+        bundle = loaded.root
+        stem = _bundle_checkpoint(path, loaded.manifest.provenance)
+    else:
+        stem = resolve_checkpoint(path)
+    sidecar = read_sidecar(stem)
+    meta = sidecar.get("meta", {})
+    if sidecar.get("task") != "segmentation" or not meta.get("classes"):
+        raise WeedsegError(f"{stem}: the base must be a segmentation model (a fine-tuned run)")
+    return BaseModel(
+        path=path,
+        checkpoint=stem,
+        bundle=bundle,
+        spec=ModelSpec.from_dict(sidecar["spec"]),
+        classes=tuple(ClassInfo.from_dict(c) for c in meta["classes"]),
+        mean=[float(v) for v in meta["mean"]],
+        std=[float(v) for v in meta["std"]],
+    )
+
+
+def _bundle_checkpoint(bundle: Path, provenance: dict) -> Path:
+    """The checkpoint a bundle was exported from, which retraining needs for its weights."""
+    recorded = provenance.get("checkpoint")
+    if recorded:
+        for candidate in (Path(recorded), bundle / recorded):
+            if candidate.with_suffix(".json").is_file():
+                return resolve_checkpoint(candidate)
+    raise WeedsegError(
+        f"{bundle}: the bundle's training checkpoint ({recorded or 'not recorded'}) is not on this "
+        "machine; retraining needs weights: pass the run folder or a registry version"
+    )

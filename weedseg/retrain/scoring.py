@@ -1,0 +1,93 @@
+"""Score the base and the new model on the same images with the same tiling.
+
+A model is a checkpoint (PyTorch, as `weedseg evaluate`) or a bundle (ONNX Runtime, as the
+service runs it); both tile through `weedseg.tiling.predict_tiled`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from weedseg.data.format import DatasetInfo
+from weedseg.evaluate.metrics import ConfusionMatrix, metrics_from_matrix
+from weedseg.imageio import ImageReadError, read_image, read_mask
+from weedseg.tiling import predict_tiled
+
+
+@dataclass
+class SplitScores:
+    """One model's result on one split."""
+
+    matrix: np.ndarray  # [K, K] rows = ground truth, columns = prediction
+    per_image: dict[str, float]  # stem -> that image's mIoU (NaN when undefined)
+    skipped: list[dict]
+
+    def to_dict(self, class_names: Sequence[str]) -> dict:
+        return metrics_from_matrix(self.matrix).to_dict(class_names) | {
+            "confusion_matrix": self.matrix.tolist(),
+            "images": len(self.per_image),
+            "skipped": self.skipped,
+        }
+
+
+class Segmenter:
+    """Predicts a class map for an HxWx3 uint8 image, from a checkpoint or a bundle."""
+
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], num_classes: int) -> None:
+        self.predict = predict  # image [H, W, 3] uint8 -> class map [H, W] uint8
+        self.num_classes = num_classes
+
+    @classmethod
+    def from_checkpoint(cls, stem: Path, tile: int, overlap: int, device: str) -> Segmenter:
+        from weedseg.checkpoint import load_checkpoint
+        from weedseg.evaluate.evaluator import torch_run_batch
+        from weedseg.runs import resolve_device
+
+        loaded = load_checkpoint(stem)
+        torch_device = resolve_device(device)
+        model = loaded.model.to(torch_device).eval()
+        run_batch = torch_run_batch(model, loaded.meta["mean"], loaded.meta["std"], torch_device)
+        num_classes = len(loaded.meta["classes"])
+
+        def predict(image: np.ndarray) -> np.ndarray:
+            probs = predict_tiled(image, run_batch, num_classes, tile, overlap)  # [K, H, W]
+            return probs.argmax(axis=0).astype(np.uint8)
+
+        return cls(predict, num_classes)
+
+    @classmethod
+    def from_bundle(
+        cls, bundle: Path, tile: int | None = None, overlap: int | None = None
+    ) -> Segmenter:
+        """The bundle as the service runs it (ONNX Runtime on the CPU; a static bundle keeps
+        its own tile; None: the manifest's tile)."""
+        from weedseg.bundle import read_manifest
+        from weedseg.infer import Predictor
+
+        dynamic = read_manifest(bundle).input.dynamic
+        window = {"tile": tile, "overlap": overlap} if dynamic else {}
+        predictor = Predictor.from_bundle(bundle, providers="cpu", **window)
+        return cls(lambda image: predictor.predict(image).labels, predictor.num_classes)
+
+    def score(self, info: DatasetInfo, stems: Sequence[str]) -> SplitScores:
+        """One confusion matrix over `stems`; unreadable pairs are skipped and listed."""
+        confusion = ConfusionMatrix(self.num_classes)
+        per_image: dict[str, float] = {}
+        skipped: list[dict] = []
+        for stem in stems:
+            try:
+                image = read_image(info.image_path(stem))
+                target = read_mask(info.mask_path(stem))
+            except (ImageReadError, KeyError) as exc:
+                skipped.append({"stem": stem, "reason": str(exc)})
+                continue
+            if image.shape[:2] != target.shape:
+                skipped.append({"stem": stem, "reason": "image and mask sizes differ"})
+                continue
+            own = confusion.update(target, self.predict(image))
+            per_image[stem] = metrics_from_matrix(own).miou
+        return SplitScores(confusion.matrix.copy(), per_image, skipped)

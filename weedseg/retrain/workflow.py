@@ -1,0 +1,292 @@
+"""`retrain(cfg)`: labels -> data -> pretrain (SMS from the base) -> finetune -> evaluate -> export
+-> report, each stage skipped when it finished before and resumed when it was killed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from weedseg.atomic import atomic_dir, write_atomic
+from weedseg.data.format import DatasetInfo, find_images
+from weedseg.errors import WeedsegError
+from weedseg.evaluate.metrics import json_number
+from weedseg.imageio import read_image, read_mask, write_image
+from weedseg.retrain.base import BaseModel, resolve_base
+from weedseg.retrain.config import RetrainConfig
+from weedseg.retrain.farm_data import build_training_set, farm_labels
+from weedseg.retrain.report import comparison_panel, pick_overlay_stems, write_report
+from weedseg.retrain.scoring import Segmenter
+from weedseg.retrain.stages import StageBook
+
+CONFIG_FILE = "retrain.yaml"
+
+
+@dataclass
+class RetrainResult:
+    run_dir: Path
+    bundle: Path
+    report: dict
+    new_beats_base: bool
+
+
+def load_config(cfg: RetrainConfig) -> RetrainConfig:
+    """The run's saved config when resuming (where it runs may change), else `cfg`."""
+    saved = Path(cfg.out) / CONFIG_FILE
+    if not cfg.resume:
+        if saved.is_file():
+            raise WeedsegError(f"{cfg.out} already holds a retraining run: use --resume")
+        return cfg
+    if not saved.is_file():
+        raise WeedsegError(f"{cfg.out}: nothing to resume (no {CONFIG_FILE})")
+    values = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
+    return RetrainConfig.from_dict(
+        values | {"resume": True, "device": cfg.device, "workers": cfg.workers}
+    )
+
+
+def retrain(cfg: RetrainConfig, log: Callable[[str], None] = print) -> RetrainResult:
+    """Run (or resume) the whole workflow into `cfg.out`."""
+    cfg = load_config(cfg)
+    photos = find_images(cfg.images)
+    if not photos:
+        raise WeedsegError(f"--images {cfg.images}: no images found (the farm's unlabeled photos)")
+    if not Path(cfg.labels).exists():
+        raise WeedsegError(f"--labels {cfg.labels}: no such dataset or labels export")
+    base = resolve_base(cfg.base)  # a damaged bundle stops here, before anything is written
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not cfg.resume:
+        write_atomic(out / CONFIG_FILE, yaml.safe_dump(asdict(cfg), sort_keys=False))
+    book = StageBook(out, log)
+    steps = cfg.steps
+    labels = book.run("labels", lambda: _labels(cfg, base, out))
+    data = book.run("data", lambda: _data(cfg, labels, out))
+    pretrain = book.run("pretrain", lambda: _pretrain(cfg, base, out, len(photos), log))
+    finetune = book.run("finetune", lambda: _finetune(cfg, base, out, pretrain, log))
+    scores = book.run("evaluate", lambda: _evaluate(cfg, base, out, finetune))
+    bundle = book.run("export", lambda: _export(cfg, out))
+    stages = {"labels": labels, "data": data, "pretrain": pretrain, "finetune": finetune}
+    report = {
+        "base": {
+            "model": base.describe(),
+            "scored_from": "its bundle (ONNX Runtime)" if base.bundle else "its checkpoint",
+            "scores": scores["base"],
+        },
+        "new": {
+            "checkpoint": finetune["checkpoint"],
+            "bundle": bundle["bundle"],
+            "scores": scores["new"],
+        },
+        "new_beats_base": _beats(scores["new"]["mIoU"], scores["base"]["mIoU"]),
+        "split": {
+            "data": str(out / "data"),
+            "split": "val",
+            "images": data["farm_val"],
+            "source": data["val_source"],
+            "stems": data["val_stems"],
+        },
+        "data": {k: data[k] for k in ("farm_train", "base_train")} | {"labels": labels["dataset"]},
+        "budget": asdict(steps) | {"images": len(photos), "budget": cfg.budget},
+        "seconds": {name: s["seconds"] for name, s in stages.items()}
+        | {"evaluate": scores["seconds"], "export": bundle["seconds"]},
+        "overlays": scores["overlays"],
+        "config": asdict(cfg),
+    }
+    write_report(out, report)
+    log(f"report: {out / 'report.md'}")
+    return RetrainResult(out, Path(bundle["bundle"]), report, report["new_beats_base"])
+
+
+def _beats(new: float | None, base: float | None) -> bool:
+    return new is not None and (base is None or new > base)
+
+
+def _labels(cfg: RetrainConfig, base: BaseModel, out: Path) -> dict:
+    info = farm_labels(cfg, base.classes, out / "labels")
+    return {"dataset": str(info.root), "images": len(info.images), "splits": list(info.splits)}
+
+
+def _data(cfg: RetrainConfig, labels: dict, out: Path) -> dict:
+    farm = DatasetInfo.load(labels["dataset"])
+    base_data = DatasetInfo.load(cfg.base_data) if cfg.base_data else None
+    return build_training_set(farm, base_data, cfg, out / "data")
+
+
+def _fresh_or_resumable(run: Path) -> bool:
+    """Whether a stage's run folder can resume; a run killed before its first checkpoint is
+    removed and starts over."""
+    if (run / "checkpoints" / "last.json").is_file() and (run / "config.yaml").is_file():
+        return True
+    shutil.rmtree(run, ignore_errors=True)
+    return False
+
+
+def _pretrain(cfg: RetrainConfig, base: BaseModel, out: Path, photos: int, log) -> dict:
+    """Continue SMS pretraining from the base's weights on the farm's photos."""
+    steps = cfg.steps.pretrain_steps
+    if steps == 0:
+        return {"run": None, "steps": 0}
+    from weedseg.pretrain import PretrainConfig, pretrain
+
+    run = out / "pretrain"
+    pcfg = PretrainConfig(
+        images=cfg.images,
+        out=str(run),
+        arch=base.arch,
+        init=str(base.checkpoint),
+        steps=steps,
+        partitions=max(1, min(10, steps // 20)),
+        batch=cfg.batch,
+        size=cfg.size,
+        lr=cfg.pretrain_lr,
+        mask_ratio=cfg.mask_ratio,
+        patch=cfg.patch,
+        seed=cfg.seed,
+        workers=cfg.workers,
+        device=cfg.device,
+        image_every=max(steps // 4, 1),
+        checkpoint_every=max(steps // 10, 1),
+        resume=_fresh_or_resumable(run),
+    )
+    result = pretrain(pcfg, log=log)
+    return {"run": str(run), "steps": result.steps, "final_loss": result.final_loss}
+
+
+def _init_checkpoint(base: BaseModel, pretrain: dict, out: Path) -> Path:
+    """The base segmenter with its encoder replaced by the farm-adapted (SMS) encoder.
+
+    The encoder (and its normalisation statistics) has seen the farm's photos; the decoder and
+    head keep the base's segmentation skill, so fine-tuning starts from a working segmenter.
+    """
+    from weedseg.checkpoint import load_checkpoint, load_tensors, save_checkpoint
+
+    loaded = load_checkpoint(base.checkpoint)
+    carried = 0
+    if pretrain["run"]:
+        own = loaded.model.state_dict()
+        adapted = load_tensors(Path(pretrain["run"]) / "checkpoints" / "last")
+        encoder = {
+            k: v for k, v in adapted.items()
+            if k.startswith("encoder.") and k in own and own[k].shape == v.shape
+        }  # fmt: skip
+        loaded.model.load_state_dict(encoder, strict=False)
+        carried = len(encoder)
+    meta = loaded.meta | {"init": {"base": str(base.checkpoint), "sms_encoder_tensors": carried}}
+    return save_checkpoint(
+        out / "init" / "model", loaded.model, spec=loaded.spec, task="segmentation", meta=meta
+    )
+
+
+def _finetune(cfg: RetrainConfig, base: BaseModel, out: Path, pretrain: dict, log) -> dict:
+    """Fine-tune on the farm's labels (validation once, at the end: no checkpoint picking on the
+    split the comparison uses)."""
+    from weedseg.finetune.config import FinetuneConfig
+    from weedseg.finetune.trainer import run_finetune
+
+    run = out / "finetune"
+    resume = _fresh_or_resumable(run)
+    init = out / "init" / "model"
+    if not resume or not init.with_suffix(".json").is_file():
+        init = _init_checkpoint(base, pretrain, out)
+    steps = cfg.steps.finetune_steps
+    fcfg = FinetuneConfig(
+        data=str(out / "data"),
+        out=str(run),
+        init=str(init),
+        steps=steps,
+        batch=cfg.batch,
+        size=cfg.size,
+        lr=cfg.finetune_lr,
+        warmup=min(50, steps // 10),
+        val_split="val",
+        val_every=steps,
+        val_tile=cfg.tile,
+        val_overlap=cfg.overlap,
+        seed=cfg.seed,
+        workers=cfg.workers,
+        device=cfg.device,
+        resume=resume,
+    )
+    result = run_finetune(fcfg, log=log)
+    return {
+        "run": str(run),
+        "checkpoint": str(result.best_checkpoint),
+        "val_mIoU": result.best_miou,
+        "steps": result.steps,
+    }
+
+
+def _evaluate(cfg: RetrainConfig, base: BaseModel, out: Path, finetune: dict) -> dict:
+    """Base and new on the farm validation split; overlays of the most telling images."""
+    info = DatasetInfo.load(out / "data")
+    stems = info.split("val")
+    new_model = Segmenter.from_checkpoint(
+        Path(finetune["checkpoint"]), cfg.tile, cfg.overlap, cfg.device
+    )
+    base_model = (
+        Segmenter.from_bundle(base.bundle, cfg.tile, cfg.overlap)
+        if base.bundle
+        else Segmenter.from_checkpoint(base.checkpoint, cfg.tile, cfg.overlap, cfg.device)
+    )
+    base_scores = base_model.score(info, stems)
+    new_scores = new_model.score(info, stems)
+    chosen = pick_overlay_stems(base_scores.per_image, new_scores.per_image, cfg.overlays)
+    overlays = []
+    with atomic_dir(out / "overlays", force=True) as tmp:
+        for stem in chosen:
+            image = read_image(info.image_path(stem))
+            panel = comparison_panel(
+                image,
+                read_mask(info.mask_path(stem)),
+                base_model.predict(image),
+                new_model.predict(image),
+                info.classes,
+                (base_scores.per_image[stem], new_scores.per_image[stem]),
+            )
+            write_image(tmp / f"{stem}.png", panel)
+            overlays.append(f"overlays/{stem}.png")
+    names = info.class_names
+    per_image = {
+        s: {
+            "base": json_number(base_scores.per_image.get(s, float("nan"))),
+            "new": json_number(new_scores.per_image.get(s, float("nan"))),
+        }
+        for s in stems
+    }
+    write_atomic(out / "per_image.json", json.dumps(per_image, indent=2))
+    return {
+        "base": base_scores.to_dict(names),
+        "new": new_scores.to_dict(names),
+        "overlays": overlays,
+    }
+
+
+def _export(cfg: RetrainConfig, out: Path) -> dict:
+    """The new model as a verified bundle (dynamic sizes, checked on farm images)."""
+    import torch
+
+    from export.config import ExportConfig
+    from export.pipeline import export_bundle
+
+    with torch.no_grad():  # restores the caller's grad mode, which the export switches off
+        manifest = export_bundle(
+            ExportConfig(
+                source=str(out / "finetune"),
+                out=str(out / "bundle"),
+                imgsz=cfg.export_size,
+                dynamic=True,
+                min_size=min(64, cfg.export_size),
+                max_size=max(1024, cfg.export_size),
+                name=out.name,
+                verify=str(out / "data"),
+                verify_n=4,
+                force=True,
+            )
+        )
+    return {"bundle": str(out / "bundle"), "model_sha256": manifest.files["model.onnx"]}
