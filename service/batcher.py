@@ -153,22 +153,40 @@ class MicroBatcher:
                 continue
             handle = self.handle
             started = time.perf_counter()
-            try:
-                if handle is None:
-                    raise RuntimeError("no model loaded")
-                predictions = await loop.run_in_executor(
-                    self._executor, handle.predictor.predict_batch, [j.image for j in jobs]
-                )
-            except Exception as exc:  # noqa: BLE001 - the error goes to every waiting request
-                log.exception("batch of %d failed", len(jobs))
+            if handle is None:
                 for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+                    job.future.set_exception(RuntimeError("no model loaded"))
                 continue
+            images = [j.image for j in jobs]
+            predict = handle.predictor.predict_batch
+            try:
+                outcomes = await loop.run_in_executor(self._executor, predict, images)
+            except Exception as exc:  # noqa: BLE001 - one bad image must fail only itself
+                if len(jobs) == 1:
+                    outcomes = [exc]
+                else:
+                    log.warning(
+                        "batch of %d failed (%s); running it image by image", len(jobs), exc
+                    )
+                    outcomes = [await self._run_alone(predict, image) for image in images]
             seconds = time.perf_counter() - started
             if self.on_batch is not None:
                 self.on_batch(len(jobs), seconds)
-            for job, prediction in zip(jobs, predictions, strict=True):
-                if not job.future.done():
+            for job, outcome in zip(jobs, outcomes, strict=True):
+                if job.future.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    job.future.set_exception(outcome)
+                else:
                     queue_ms = (started - job.enqueued) * 1000.0
-                    job.future.set_result(BatchResult(prediction, handle, queue_ms, len(jobs)))
+                    job.future.set_result(BatchResult(outcome, handle, queue_ms, len(jobs)))
+
+    async def _run_alone(self, predict: Callable, image: np.ndarray) -> Any:
+        """One image's prediction, or the exception it raised."""
+        try:
+            [prediction] = await asyncio.get_running_loop().run_in_executor(
+                self._executor, predict, [image]
+            )
+        except Exception as exc:  # noqa: BLE001 - handed to that request's future
+            return exc
+        return prediction

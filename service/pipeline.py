@@ -11,8 +11,9 @@ from starlette.requests import Request
 
 from service import uploads
 from service.batcher import BatchResult, MicroBatcher, QueueFullError
-from service.errors import not_ready, overloaded
+from service.errors import ApiError, not_ready, overloaded
 from service.settings import Settings
+from weedseg.errors import WeedsegError
 
 
 @dataclass
@@ -40,6 +41,8 @@ async def segment_upload(request: Request, settings: Settings, batcher: MicroBat
         result = await batcher.submit(image)
     except QueueFullError as exc:
         raise overloaded(retry_after_s=1) from exc
+    except WeedsegError as exc:  # the model refused this image (anything else is a 500)
+        raise ApiError(422, "cannot_segment", str(exc)) from exc
     timings = {
         "read": (read_done - started) * 1000.0,
         "decode": (decoded - read_done) * 1000.0,

@@ -20,6 +20,7 @@ from PIL import Image
 from service import Settings, create_app
 from service.batcher import MicroBatcher, ModelHandle
 from weedseg.bundle import load_bundle
+from weedseg.errors import WeedsegError
 from weedseg.imageio import encode_image
 
 KEY = "robot-key-123"
@@ -360,3 +361,45 @@ def test_cors_allows_only_configured_origins(bundle):
         assert allowed.headers["access-control-allow-origin"] == "http://robot.local"
         other = c.options("/v1/segment", headers={"origin": "http://evil.example", **preflight})
         assert "access-control-allow-origin" not in other.headers
+
+
+class PickyPredictor:
+    """A real predictor that refuses 77-pixel-wide images (a stand-in for a bad frame)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.classes, self.manifest = inner, inner.classes, inner.manifest
+
+    def predict_batch(self, images):
+        if any(im.shape[1] == 77 for im in images):
+            raise WeedsegError("77 pixels wide: refused")
+        return self.inner.predict_batch(images)
+
+
+def test_one_bad_image_fails_only_its_own_request(bundle):
+    from weedseg.infer import Predictor
+
+    predictor = PickyPredictor(Predictor.from_bundle(bundle, providers="cpu"))
+    batcher = MicroBatcher(batch_size=4, max_wait_ms=200, queue_limit=8)
+    images = [field_image(64, 64, 1), field_image(64, 77, 2), field_image(64, 96, 3)]
+
+    async def scenario():
+        batcher.start()
+        batcher.swap(ModelHandle(predictor, "picky", "picky@1"))
+        with batcher.arrival():  # "more are coming": the batch stays open for all three
+            tasks = [asyncio.create_task(batcher.submit(im)) for im in images]
+            await asyncio.sleep(0.05)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        await batcher.stop()
+        return results
+
+    sizes = []
+    batcher.on_batch = lambda size, seconds: sizes.append(size)
+    good, bad, other = asyncio.run(scenario())
+    assert sizes == [3] and isinstance(bad, WeedsegError)
+    assert good.prediction.labels.shape == (64, 64) and other.prediction.labels.shape == (64, 96)
+
+    app = create_app(Settings(batch_size=1))
+    with TestClient(app) as c:
+        app.state.batcher.swap(ModelHandle(predictor, "picky", "picky@1"))
+        r = post_png(c, field_image(40, 77, 4))
+        assert r.status_code == 422 and r.json()["error"] == "cannot_segment"

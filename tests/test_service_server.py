@@ -10,6 +10,7 @@ import threading
 import time
 import zlib
 from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -110,6 +111,37 @@ def test_client_segments_with_keep_alive_and_reports_errors(server, frames):
     with pytest.raises(ServiceError) as info:
         WeedsegClient(url, api_key="wrong").model()
     assert info.value.status == 401
+
+
+class DroppingHandler(BaseHTTPRequestHandler):
+    """Answers, then closes the kept-alive connection without saying so (an idle timeout)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        body = b'{"version": "x"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_client_reconnects_when_the_server_dropped_an_idle_connection():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DroppingHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = WeedsegClient(f"http://127.0.0.1:{server.server_port}", retries=0)
+        assert client.model() == {"version": "x"}
+        time.sleep(0.05)
+        assert client.model() == {"version": "x"}  # no retries left: only the reconnect
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_client_retries_a_dead_server_then_gives_up():

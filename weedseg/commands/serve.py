@@ -49,5 +49,6 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=30,  # robots pause between rows: keep their connection meanwhile
     )
     return 0
