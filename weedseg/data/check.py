@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,27 +72,9 @@ def check_dataset(root: str | Path) -> CheckReport:
 def _check_pair(info: DatasetInfo, stem: str) -> tuple[list[str], np.ndarray | None]:
     """Problems of one sample, and its mask's value counts when the pair is usable."""
     image_path, mask_path = info.image_path(stem), info.mask_path(stem)
-    problems = []
-    image = mask = None
-    for path, reader in ((image_path, read_image), (mask_path, read_mask)):
-        if not path.is_file():
-            problems.append(
-                f"{path}: missing ({'image' if reader is read_image else 'mask'} of {stem})"
-            )
-            continue
-        broken = _file_problem(path, is_mask=reader is read_mask)
-        if broken:
-            problems.append(broken)
-            continue
-        try:
-            decoded = reader(path)
-        except WeedsegError as exc:
-            problems.append(str(exc))
-            continue
-        if reader is read_image:
-            image = decoded
-        else:
-            mask = decoded
+    problems: list[str] = []
+    image = _decode(image_path, f"image of {stem}", read_image, problems)
+    mask = _decode(mask_path, f"mask of {stem}", read_mask, problems)
     if image is None or mask is None:
         return problems, None
     if image.shape[:2] != mask.shape:
@@ -109,6 +92,24 @@ def _check_pair(info: DatasetInfo, stem: str) -> tuple[list[str], np.ndarray | N
             f"{mask_path}: unknown mask values ({listed}); valid: 0..{len(info.classes) - 1}, 255"
         )
     return problems, counts
+
+
+def _decode(
+    path: Path, what: str, reader: Callable[[Path], np.ndarray], problems: list[str]
+) -> np.ndarray | None:
+    """The decoded file, or None with the reason appended to `problems`."""
+    if not path.is_file():
+        problems.append(f"{path}: missing ({what})")
+        return None
+    broken = _file_problem(path, is_mask=reader is read_mask)
+    if broken:
+        problems.append(broken)
+        return None
+    try:
+        return reader(path)
+    except WeedsegError as exc:
+        problems.append(str(exc))
+        return None
 
 
 def _file_problem(path: Path, is_mask: bool) -> str | None:
