@@ -10,7 +10,8 @@ from labeled_datasets import write_colour_dataset
 
 from weedseg.cli import main
 from weedseg.errors import WeedsegError
-from weedseg.registry import Registry, promote, rollback
+from weedseg.registry.actions import promote, rollback
+from weedseg.registry.store import Registry
 
 
 @pytest.fixture()

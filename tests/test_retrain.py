@@ -23,8 +23,10 @@ from weedseg.data.synth import SynthConfig, generate_dataset
 from weedseg.finetune.config import FinetuneConfig
 from weedseg.finetune.trainer import run_finetune
 from weedseg.imageio import encode_image, read_image
-from weedseg.registry import Registry, promote, rollback
-from weedseg.retrain import RetrainConfig, retrain
+from weedseg.registry.actions import promote, rollback
+from weedseg.registry.store import Registry
+from weedseg.retrain.config import RetrainConfig
+from weedseg.retrain.workflow import retrain
 
 KEY = "retrain-test-key"
 TINY = "unet-resnet18-tiny"

@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from weedseg.registry import Registry, default_registry, promote, rollback
+    from weedseg.registry.actions import promote, rollback
+    from weedseg.registry.store import Registry, default_registry
 
     registry = Registry(args.registry or default_registry())
     if args.action == "list":

@@ -57,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from weedseg.retrain import RetrainConfig, retrain
+    from weedseg.retrain.config import RetrainConfig
+    from weedseg.retrain.workflow import retrain
 
     names = {f.name for f in dataclasses.fields(RetrainConfig)}
     config = RetrainConfig(**{k: v for k, v in vars(args).items() if k in names})

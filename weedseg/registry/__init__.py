@@ -6,9 +6,6 @@
     REGISTRY/current.json                  {"current": "v0002", "history": ["v0001", "v0002"]}
 
 Every write is atomic (a version folder appears whole or not at all; the pointer is one rename).
+`store` reads and writes the folder, `sources` reads what can be registered, `actions` holds
+`promote` and `rollback`, `service` tells a running server to reload.
 """
-
-from weedseg.registry.actions import promote, rollback
-from weedseg.registry.store import Registry, Version, default_registry
-
-__all__ = ["Registry", "Version", "default_registry", "promote", "rollback"]

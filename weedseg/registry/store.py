@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from weedseg.atomic import atomic_dir, write_atomic
-from weedseg.bundle import load_bundle
 from weedseg.errors import WeedsegError
 
 ENV_VAR = "WEEDSEG_REGISTRY"
@@ -92,6 +91,8 @@ class Registry:
 
     def add(self, bundle: Path, checkpoint: Path | None, info: dict[str, Any]) -> Version:
         """Copy a bundle (and its checkpoint) in as the next version; verified before it shows."""
+        from weedseg.bundle import load_bundle
+
         load_bundle(bundle)  # the source must pass its checksums
         existing = [int(v.id[1:]) for v in self.versions()]
         version_id = f"v{max(existing, default=0) + 1:04d}"
