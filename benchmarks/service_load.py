@@ -291,7 +291,7 @@ def main() -> None:
         )
     results = {
         "command": "python benchmarks/service_load.py " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, no GPU (shared machine)",
+        "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU, shared with others",
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "model": manifest.model_name,
         "tile": tile,
