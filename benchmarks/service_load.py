@@ -73,13 +73,21 @@ def load_predictor(bundle: Path, batch_size: int):
     return predictor
 
 
-def batched_throughput(predictor, image: np.ndarray, batch_size: int, seconds: float) -> float:
-    """In-process images/s of `predict_batch` on `batch_size` copies of the frame."""
-    images, started = 0, time.perf_counter()
+def batched_throughput(
+    predictor, image: np.ndarray, batch_size: int, seconds: float
+) -> tuple[float, float]:
+    """In-process (images/s, CPU seconds per image) of `predict_batch` on copies of the frame."""
+    images, started, cpu = 0, time.perf_counter(), time.process_time()
     while images < 2 * batch_size or time.perf_counter() < started + seconds:
         predictor.predict_batch([image] * batch_size)
         images += batch_size
-    return images / (time.perf_counter() - started)
+    return images / (time.perf_counter() - started), (time.process_time() - cpu) / images
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def model_time(timings: dict[str, float]) -> float:
@@ -89,7 +97,7 @@ def model_time(timings: dict[str, float]) -> float:
 
 def paired_c1(predictor, image: np.ndarray, url: str, jpeg: bytes, seconds: float) -> dict:
     """Alternate one in-process prediction and one request: model vs service latency."""
-    model_ms, service_ms, overhead_ms = [], [], []
+    model_ms, service_ms, overhead_ms, phases = [], [], [], []
     with WeedsegClient(url, retries=0, timeout_s=300) as client:
         deadline = time.perf_counter() + seconds
         while len(service_ms) < 5 or time.perf_counter() < deadline:
@@ -100,6 +108,7 @@ def paired_c1(predictor, image: np.ndarray, url: str, jpeg: bytes, seconds: floa
             client.segment(jpeg, format="png")
             service_ms.append((time.perf_counter() - started) * 1000)
             overhead_ms.append(service_ms[-1] - model_time(client.last_timings_ms))
+            phases.append(client.last_timings_ms)
     ms = np.asarray(service_ms)
     return {
         "clients": 1,
@@ -112,6 +121,10 @@ def paired_c1(predictor, image: np.ndarray, url: str, jpeg: bytes, seconds: floa
         "per_s": 1000.0 / float(np.mean(ms)),
         "overhead_p50_ms": float(np.median(overhead_ms)),
         "overhead_max_ms": float(np.max(overhead_ms)),
+        "server_phases_ms": {
+            k: float(np.median([p.get(k, 0.0) for p in phases]))
+            for k in ("read", "decode", "queue", "encode")
+        },
     }
 
 
@@ -214,7 +227,14 @@ def report(r: dict) -> str:
         f"ms** (target <= +15 ms).",
         f"- Service overhead per request at concurrency 1 (client latency minus the model time "
         f"the server measured for that same request, so immune to load drift): median "
-        f"**{c1['overhead_p50_ms']:.1f} ms**, max {c1['overhead_max_ms']:.1f} ms.",
+        f"**{c1['overhead_p50_ms']:.1f} ms**, max {c1['overhead_max_ms']:.1f} ms; of which, "
+        f"measured by the server (medians): "
+        + ", ".join(f"{k} {v:.1f} ms" for k, v in c1["server_phases_ms"].items())
+        + ".",
+        f"- CPU time per image (immune to other jobs' load): in-process batched "
+        f"{r['cpu_per_image']:.2f} s, server at concurrency {c8['clients']} "
+        f"{c8['cpu_per_request']:.2f} s per request (decoding, encoding and HTTP included): "
+        f"ratio **{r['cpu_per_image'] / c8['cpu_per_request']:.2f}**.",
         f"- Mean batch size formed by the server under load: {r['mean_batch']:.2f}.",
     ]
     return "\n".join(rows)
@@ -271,11 +291,15 @@ def main() -> None:
             c1 = paired_c1(predictor, image, url, jpeg, args.c1_seconds)
             print(f"concurrency 1 (paired with the model): {c1}", flush=True)
             half = args.baseline_seconds / 2
-            before = batched_throughput(predictor, image, args.batch_size, half)
+            before, cpu_before = batched_throughput(predictor, image, args.batch_size, half)
             print(f"in-process batched: {before:.3f} images/s", flush=True)
+            server_cpu = process_cpu_seconds(server.pid)
             c8 = load(url, jpeg, args.concurrency, args.duration)
+            c8["cpu_per_request"] = (process_cpu_seconds(server.pid) - server_cpu) / max(
+                c8["requests"], 1
+            )
             print(f"concurrency {args.concurrency}: {c8}", flush=True)
-            after = batched_throughput(predictor, image, args.batch_size, half)
+            after, cpu_after = batched_throughput(predictor, image, args.batch_size, half)
             print(f"in-process batched again: {after:.3f} images/s", flush=True)
             batch = mean_batch_size(url)
         finally:
@@ -303,6 +327,7 @@ def main() -> None:
         "model_ms": c1["model_ms"],
         "batched": [before, after],
         "batched_per_s": (before + after) / 2,
+        "cpu_per_image": (cpu_before + cpu_after) / 2,
         "c1": c1,
         "c8": c8,
         "mean_batch": batch,
