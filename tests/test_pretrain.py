@@ -56,6 +56,38 @@ def test_partitions_cover_every_image_once_and_split_the_budget():
     assert factor(99) == pytest.approx(0.01, abs=1e-3)
 
 
+def test_difficulty_maps_follow_their_image_through_crop_and_flip(tmp_path):
+    from weedseg.data.loaders import UnlabeledImages
+    from weedseg.masking import SelectiveMasker
+    from weedseg.pretrain.selection import working_shape
+    from weedseg.pretrain.trainer import PhaseMaps
+
+    image = np.zeros((96, 160, 3), np.uint8)
+    image[16:48, 96:144] = 255  # a bright block, off-centre so flips move it
+    write_image(tmp_path / "a.png", image)
+    h, w = working_shape(96, 160, 80)  # maps live at the (smaller) working size
+    difficulty = np.zeros((h, w), np.float16)
+    difficulty[16 * h // 96 : 48 * h // 96, 96 * w // 160 : 144 * w // 160] = 1.0
+    dataset = UnlabeledImages(
+        [tmp_path / "a.png"],
+        size=64,
+        scale=(0.3, 1.0),
+        color_jitter=False,
+        aux=PhaseMaps({7: difficulty}, [7]),
+    )
+    grid = PatchGrid(64, 64, 8)
+    for seed in range(12):
+        torch.manual_seed(seed)
+        item = dataset[0]
+        bright = grid.pool(item["image"].mean(0)[None, None])[0, 0] > 0.5
+        hard = grid.pool(item["aux"][None, None].float())[0, 0]
+        if bright.sum() == 0:
+            continue
+        selected = SelectiveMasker(float(bright.sum()) / grid.num_patches)(hard[None])[0]
+        overlap = (selected & bright).sum() / bright.sum()
+        assert overlap >= 0.8, f"seed {seed}: masks drifted from the image ({overlap:.2f})"
+
+
 def test_non_finite_loss_stops_with_a_clear_message():
     cfg = PretrainConfig(images="x", out="y", steps=1, loss="masked", size=32, patch=8)
     weight = torch.nn.Parameter(torch.ones(1))
@@ -115,7 +147,15 @@ def test_paper_schedule_run_scores_each_partition_with_previous_weights(photos, 
         np.testing.assert_allclose(again[index], maps[index], atol=2e-3)
 
 
-def test_online_schedule_with_cnn_knobs_runs(photos, tmp_path):
+def test_online_schedule_with_cnn_knobs_continues_from_init(photos, tmp_path):
+    from weedseg.checkpoint import save_checkpoint
+    from weedseg.models import build_model, spec_from_name
+
+    spec = spec_from_name("unet-resnet18-tiny")
+    shipped = {"mean": [0.3, 0.4, 0.2], "std": [0.2, 0.25, 0.15]}
+    save_checkpoint(
+        tmp_path / "shipped", build_model(spec, 3), spec=spec, task="reconstruction", meta=shipped
+    )
     cfg = PretrainConfig(
         images=str(photos),
         out=str(tmp_path / "online"),
@@ -129,10 +169,15 @@ def test_online_schedule_with_cnn_knobs_runs(photos, tmp_path):
         sparse=True,
         color_jitter=False,
         image_every=2,
-        **TINY,
+        init=str(tmp_path / "shipped"),
+        **TINY | {"arch": ""},
     )
-    result = pretrain(cfg, log=lambda m: None)
+    messages = []
+    result = pretrain(cfg, log=messages.append)
     assert result.steps == 2 and np.isfinite(result.final_loss)
+    assert any("--init" in m and "carried" in m for m in messages)
+    adapted = load_checkpoint(tmp_path / "online")
+    assert adapted.spec == spec and adapted.meta["mean"] == shipped["mean"]
     assert (tmp_path / "online" / "images" / "step_000002.png").is_file()
 
 

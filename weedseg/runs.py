@@ -121,11 +121,10 @@ def resolve_device(name: str = "auto", dist: DistInfo | None = None) -> torch.de
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """Mixed precision (bfloat16, or float16 where bf16 is missing) on CUDA; float32 on CPU."""
-    if device.type != "cuda":
+    """bfloat16 mixed precision on CUDA GPUs that have it (no loss scaling needed); else float32."""
+    if device.type != "cuda" or not torch.cuda.is_bf16_supported():
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast("cuda", dtype=torch.bfloat16)
 
 
 def prepare_model(model: nn.Module, device: torch.device, dist: DistInfo) -> nn.Module:

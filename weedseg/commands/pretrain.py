@@ -16,7 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", help="folder of images (searched recursively)")
     parser.add_argument("--out", required=True, help="run folder to create (or resume)")
     parser.add_argument("--config", type=Path, help="YAML file of config fields (flags win)")
-    parser.add_argument("--arch", help="model preset or arch:encoder (default unet-resnet34)")
+    parser.add_argument(
+        "--arch",
+        help="model preset or arch:encoder (default: the --init checkpoint's, else unet-resnet34)",
+    )
     parser.add_argument("--masking", choices=["random", "selective"])
     parser.add_argument("--schedule", choices=["paper", "online"])
     budget = parser.add_mutually_exclusive_group()

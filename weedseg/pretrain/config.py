@@ -17,13 +17,14 @@ from weedseg.errors import WeedsegError
 MASKINGS = ("random", "selective")
 SCHEDULES = ("paper", "online")
 LOSSES = ("paper", "masked")
+DEFAULT_ARCH = "unet-resnet34"  # the paper's network
 
 
 @dataclass
 class PretrainConfig:
     images: str = ""
     out: str = ""
-    arch: str = "unet-resnet34"
+    arch: str = ""  # preset or arch:encoder; "" = the --init checkpoint's, else DEFAULT_ARCH
     # masking
     masking: str = "selective"  # random | selective
     schedule: str = "paper"  # paper | online (selective masking only)

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from weedseg.checkpoint import load_checkpoint, read_sidecar, resolve_checkpoint, transfer_weights
+from weedseg.checkpoint import read_sidecar, resolve_checkpoint, transfer_weights
 from weedseg.checkpoint import unwrap as unwrap_model
 from weedseg.data.format import find_images
 from weedseg.errors import WeedsegError
 from weedseg.masking import PatchGrid, apply_mask
-from weedseg.models import build_model, spec_from_name
-from weedseg.pretrain.config import PretrainConfig
+from weedseg.models import ModelSpec, build_model, spec_from_name
+from weedseg.pretrain.config import DEFAULT_ARCH, PretrainConfig
 from weedseg.pretrain.engine import Reconstructor, choose_masks, train_step
 from weedseg.pretrain.schedule import Phase, make_optimizer, phase_at, plan_phases, selected_share
 from weedseg.pretrain.selection import load_maps, save_maps, score_images
@@ -72,7 +72,7 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
     run = RunDir(cfg.out, resume=cfg.resume, is_main=dist.is_main)
     run.start(cfg)
     seed_everything(cfg.seed)  # same initial weights on every rank
-    spec = spec_from_name(cfg.arch)
+    spec = _model_spec(cfg, run)
     model = build_model(spec, out_channels=3)
     mean, std = _normalisation(cfg, run, model, paths, log)
     meta = {"mean": mean, "std": std, "seed": cfg.seed, "data": str(cfg.images)}
@@ -82,7 +82,7 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
     phases = plan_phases(cfg, len(paths), dist.world_size)
     total = phases[-1].end
     log(
-        f"pretraining {cfg.arch} on {len(paths)} images: {cfg.masking} masking"
+        f"pretraining {cfg.arch or spec} on {len(paths)} images: {cfg.masking} masking"
         f"{f' ({cfg.schedule} schedule)' if cfg.masking == 'selective' else ''}, "
         f"{len(phases)} phase(s), {total} steps of {cfg.batch} x {dist.world_size} crops "
         f"on {device}{f', resumed at step {step}' if state else ''}"
@@ -109,12 +109,11 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
             state = None
             batches = None
         refresh = _refresh_step(cfg, phase, step)
-        if refresh is not None and (maps is None or maps[1] != refresh or batches is None):
+        if refresh is not None and (maps is None or maps[1] != refresh):
             scored = _selection_maps(cfg, run, dist, paths, phase, refresh, scorer, mean_t, std_t)
-            maps = (scored, refresh)
-            batches = None
+            maps, batches = (scored, refresh), None
         if batches is None:
-            aux = maps[0] if maps is not None and refresh is not None else None
+            aux = maps[0] if refresh is not None else None
             batches = _batches(cfg, paths, phase, local, aux, dist)
         images, aux_crops = next(batches)
         images = _normalise(images.to(device, non_blocking=True), mean_t, std_t)
@@ -169,6 +168,15 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
     return PretrainResult(run.root, step, speed, scalars.get("pretrain/loss"))
 
 
+def _model_spec(cfg: PretrainConfig, run: RunDir) -> ModelSpec:
+    """The run's own (resume), the --init checkpoint's unless --arch is given, or --arch."""
+    if cfg.resume:
+        return ModelSpec.from_dict(read_sidecar(run.checkpoints / "last")["spec"])
+    if cfg.init and not cfg.arch:
+        return ModelSpec.from_dict(read_sidecar(resolve_checkpoint(cfg.init))["spec"])
+    return spec_from_name(cfg.arch or DEFAULT_ARCH)
+
+
 def _normalisation(
     cfg: PretrainConfig, run: RunDir, model: torch.nn.Module, paths: list[Path], log
 ) -> tuple[list[float], list[float]]:
@@ -180,11 +188,14 @@ def _normalisation(
         meta = read_sidecar(run.checkpoints / "last").get("meta", {})
         return list(meta["mean"]), list(meta["std"])
     if cfg.init:
-        source = load_checkpoint(cfg.init)
-        report = transfer_weights(model, resolve_checkpoint(cfg.init))
-        log(f"--init {source.path}: {report.summary()}")
-        if "mean" in source.meta and "std" in source.meta:
-            return list(source.meta["mean"]), list(source.meta["std"])
+        source = resolve_checkpoint(cfg.init)
+        report = transfer_weights(model, source)
+        log(f"--init {source}: {report.summary()}")
+        if not report.carried:
+            raise WeedsegError(f"--init {source}: no tensor matches {cfg.arch or 'its arch'}")
+        meta = read_sidecar(source).get("meta", {})
+        if "mean" in meta and "std" in meta:
+            return list(meta["mean"]), list(meta["std"])
     from weedseg.data.loaders import image_mean_std
 
     mean, std = image_mean_std(paths)
