@@ -235,7 +235,8 @@ def _selection_maps(
     """Difficulty maps of the phase's images scored with the weights at step `refresh`.
 
     Computed once by rank 0 and cached in `RUN/selection/step_<refresh>.npz` (a resumed run
-    reads them back rather than rescoring with different weights).
+    reads them back rather than rescoring with different weights); the paper schedule keeps one
+    file per partition, the online schedule only the newest.
     """
     path = run.root / "selection" / f"step_{refresh:06d}.npz"
     if dist.is_main and not path.is_file():
@@ -243,6 +244,10 @@ def _selection_maps(
         maps = score_images(paths, phase.images, scorer, cfg, mean, std, seed)
         info = {"step": refresh, "phase": phase.index, "images": len(phase.images), "seed": seed}
         save_maps(path, maps, info)
+        if not cfg.partitioned:  # online refreshes: only the newest is ever needed again
+            for old in path.parent.glob("step_*.npz"):
+                if old != path:
+                    old.unlink()
     if dist.distributed:
         torch.distributed.barrier()
     return load_maps(path)[0]
