@@ -14,9 +14,7 @@ class FinetuneConfig:
     data: str  # canonical labeled dataset root (dataset.yaml)
     out: str  # run folder
     init: str = "none"  # pretraining run folder or checkpoint, or "none" (random init)
-    arch: str | None = (
-        None  # preset or arch:encoder; None: the init checkpoint's, else DEFAULT_ARCH
-    )
+    arch: str | None = None  # preset or arch:encoder; None: the init's, else DEFAULT_ARCH
     steps: int = 1000  # optimizer steps (ignored when epochs is set)
     epochs: float | None = None  # passes over the train images, converted to steps
     batch: int = 8  # images per step (per process under torchrun)

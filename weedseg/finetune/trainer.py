@@ -111,11 +111,12 @@ def init_model(
         log(f"warning: --arch {spec} differs from the init checkpoint's {source_spec}")
     model = build_model(spec, num_classes)
     tensors = load_tensors(stem)
+    log(f"init: {stem} ({sidecar.get('task')}), model {spec}")
     if sidecar.get("task") != "segmentation":
         # a reconstruction head predicts pixels, not classes: never carry it, even if shapes match
         tensors = {k: v for k, v in tensors.items() if not k.startswith(HEAD_PREFIX)}
+        log(f"the source's reconstruction head ({HEAD_PREFIX}*) is not carried")
     report = transfer_weights(model, tensors)
-    log(f"init: {stem} ({sidecar.get('task')}), model {spec}")
     log("transfer: " + report.summary())
     if not report.carried:
         raise WeedsegError(f"{stem}: no tensor matches {spec}; check --arch")
