@@ -31,6 +31,8 @@ async def segment_upload(request: Request, settings: Settings, batcher: MicroBat
     """Predict the uploaded image; raises ApiError for bad input, overload or no model."""
     if batcher.handle is None:
         raise not_ready()
+    if batcher.depth >= batcher.queue_limit:  # refuse before spending time on the upload
+        raise overloaded(retry_after_s=1)
     started = time.perf_counter()
     with batcher.arrival():
         data = await uploads.read_upload(request, settings.max_upload_bytes)
