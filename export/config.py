@@ -27,9 +27,10 @@ class ExportConfig:
     verify: str | None = None  # images for the ONNX check (default: --calib, else synthetic)
     verify_n: int = 8
     int8: bool = False
-    calib: str | None = None
+    calib: list[str] = field(default_factory=list)  # folders and/or weedseg datasets
     calib_n: int = 300
     int8_target: str | None = None  # cpu / tensorrt (default: tensorrt with --tensorrt int8)
+    int8_eval: str | None = None  # labeled dataset for the mIoU delta (default: --calib's)
     int8_eval_n: int = 100  # labeled images for the INT8 mIoU delta
     tensorrt: list[str] = field(default_factory=list)  # precisions: fp32 / fp16 / int8
     workspace_mb: int = 2048

@@ -22,7 +22,7 @@ class ImageSource:
     root: Path
     images: list[Path]
     masks: list[Path] | None  # aligned with `images`
-    num_classes: int | None = None
+    split: str | None = None  # the dataset split the images come from
 
     @property
     def labeled(self) -> bool:
@@ -37,12 +37,10 @@ def open_source(path: str | Path, splits: tuple[str, ...] = ("train",)) -> Image
         raise WeedsegError(f"{root}: no such image folder or dataset")
     if (root / DATASET_FILE).is_file():
         info = DatasetInfo.load(root)
-        stems = next((info.split(s) for s in splits if info.splits.get(s)), sorted(info.images))
+        split = next((s for s in splits if info.splits.get(s)), None)
+        stems = info.split(split) if split else sorted(info.images)
         return ImageSource(
-            root,
-            [info.image_path(s) for s in stems],
-            [info.mask_path(s) for s in stems],
-            len(info.classes),
+            root, [info.image_path(s) for s in stems], [info.mask_path(s) for s in stems], split
         )
     return ImageSource(root, find_images(root), None)
 
@@ -55,16 +53,17 @@ def evenly_spaced(count: int, n: int) -> list[int]:
 
 
 def fit_to_size(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize so the image covers height x width, then centre-crop: HxWx3 uint8."""
+    """A centre height x width crop at full resolution (the scale the runtime's tiles have);
+    an image smaller than that is first scaled up to cover it. HxWx3 uint8."""
     scale = max(height / image.shape[0], width / image.shape[1])
-    new_h, new_w = (
-        max(height, round(image.shape[0] * scale)),
-        max(width, round(image.shape[1] * scale)),
-    )
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
-    top, left = (new_h - height) // 2, (new_w - width) // 2
-    return np.ascontiguousarray(resized[top : top + height, left : left + width])
+    if scale > 1:
+        size = (
+            max(width, round(image.shape[1] * scale)),
+            max(height, round(image.shape[0] * scale)),
+        )
+        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
+    return np.ascontiguousarray(image[top : top + height, left : left + width])
 
 
 def read_fitted(paths: list[Path], height: int, width: int) -> tuple[list[np.ndarray], list[str]]:

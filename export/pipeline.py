@@ -64,23 +64,27 @@ def _model_name(config: ExportConfig, checkpoint_path: Path) -> str:
 
 
 def _fitted_images(source: str | None, n: int, size: int) -> tuple[list[np.ndarray], str]:
+    """`n` real images (a dataset's test split first) cropped to the export size, or synthetic."""
     if source is None:
         return synthetic_images(n, size, size), "synthetic"
-    found = open_source(source)
+    found = open_source(source, splits=("test", "val", "train"))
     picked = [found.images[i] for i in evenly_spaced(len(found.images), n)]
     images, _ = read_fitted(picked, size, size)
     if not images:
         raise WeedsegError(f"{source}: no readable images to verify the export with")
-    return images, str(source)
+    return images, f"{source} ({found.split or 'all'})"
 
 
-def _calibration_images(config: ExportConfig) -> tuple[list[np.ndarray], ImageSource]:
-    source = open_source(config.calib)
-    require_calibration_count(len(source.images), config.calib)
-    picked = [source.images[i] for i in evenly_spaced(len(source.images), config.calib_n)]
+def _calibration_images(config: ExportConfig) -> tuple[list[np.ndarray], list[ImageSource]]:
+    """Up to `calib_n` images spread over every calibration source; refuses fewer than 50."""
+    sources = [open_source(path) for path in config.calib]
+    paths = [path for source in sources for path in source.images]
+    label = " + ".join(config.calib)
+    require_calibration_count(len(paths), label)
+    picked = [paths[i] for i in evenly_spaced(len(paths), config.calib_n)]
     images, _ = read_fitted(picked, config.imgsz, config.imgsz)
-    require_calibration_count(len(images), config.calib)
-    return images, source
+    require_calibration_count(len(images), label)
+    return images, sources
 
 
 def _int8_entry(
@@ -91,11 +95,11 @@ def _int8_entry(
     batch_size: int,
 ) -> dict[str, Any]:
     """Quantise, then measure agreement, CPU speed-up and (labeled calibration data) mIoU delta."""
-    images, source = _calibration_images(config)
+    images, sources = _calibration_images(config)
     layout, mean, std = manifest.input.layout, manifest.mean, manifest.std
     calibration = model_input(np.stack(images), layout, mean, std)
     target = config.resolved_int8_target
-    print(f"int8: calibrating on {len(images)} images from {config.calib} (target {target})")
+    print(f"int8: calibrating on {len(images)} images from {' + '.join(config.calib)} ({target})")
     quantize_int8(root / "model.onnx", root / "model.int8.onnx", calibration, target)
     entry: dict[str, Any] = {
         "file": "model.int8.onnx",
@@ -103,22 +107,26 @@ def _int8_entry(
         "target": target,
         "weights": "int8 per-channel symmetric",
         "activations": "int8 symmetric" if target == "tensorrt" else "uint8 asymmetric",
-        "calibration": {"source": str(config.calib), "images": len(images), "method": "MinMax"},
+        "calibration": {"sources": config.calib, "images": len(images), "method": "MinMax"},
         "agreement": class_map_agreement(
             root / "model.onnx", root / "model.int8.onnx", verify_inputs, batch_size
         ),
         "agreement_images": len(verify_inputs),
     }
     entry |= cpu_speed(root / "model.onnx", root / "model.int8.onnx", verify_inputs[:1])
-    if source.labeled:
-        entry |= _miou_delta(config, root, manifest)
+    labeled = [str(source.root) for source in sources if source.labeled]
+    evaluation = config.int8_eval or (labeled[0] if labeled else None)
+    if evaluation:
+        entry |= _miou_delta(evaluation, config.int8_eval_n, root, manifest)
     return entry
 
 
-def _miou_delta(config: ExportConfig, root: Path, manifest: Manifest) -> dict[str, Any]:
-    """mIoU of FP32 and INT8 on the dataset's test (else val) split, tiled like the runtime."""
-    evaluation = open_source(config.calib, splits=("test", "val"))
-    pairs = read_labeled(evaluation, config.int8_eval_n)
+def _miou_delta(dataset: str, n: int, root: Path, manifest: Manifest) -> dict[str, Any]:
+    """mIoU of FP32 and INT8 on a dataset's test (else val) split, tiled like the runtime."""
+    evaluation = open_source(dataset, splits=("test", "val"))
+    if not evaluation.labeled:
+        raise WeedsegError(f"{dataset}: --int8-eval needs a labeled weedseg dataset")
+    pairs = read_labeled(evaluation, n)
     spec = manifest.input
     kwargs = {
         "num_classes": len(manifest.classes),
@@ -136,6 +144,7 @@ def _miou_delta(config: ExportConfig, root: Path, manifest: Manifest) -> dict[st
         "miou_int8": round(int8, 5),
         "miou_delta_points": round((int8 - fp32) * 100, 3),
         "miou_images": len(pairs),
+        "miou_dataset": f"{dataset} ({evaluation.split or 'all'})",
     }
 
 
@@ -206,7 +215,7 @@ def export_bundle(config: ExportConfig) -> Manifest:
     mean, std = tuple(loaded.meta["mean"]), tuple(loaded.meta["std"])
     deploy = DeployModel(model, mean, std, options.layout)
     images, image_source = _fitted_images(
-        config.verify or config.calib, config.verify_n, config.imgsz
+        config.verify or (config.calib[0] if config.calib else None), config.verify_n, config.imgsz
     )
     verify_inputs = model_input(np.stack(images), options.layout, mean, std)
     batch_size = 2 if options.dynamic else 1

@@ -12,10 +12,12 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from export.trt_compat import ProfileShapes
 from weedseg.errors import WeedsegError
+
+if TYPE_CHECKING:  # trt_compat needs onnx, which a Jetson runtime may not have
+    from export.trt_compat import ProfileShapes
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_WORKSPACE_MB = 2048

@@ -32,17 +32,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="model name in the manifest (default: the run's name)")
     parser.add_argument("--which", choices=["best", "last"], help="checkpoint of a run folder")
     parser.add_argument(
-        "--verify", help="images for the ONNX vs PyTorch check (default: --calib, else synthetic)"
+        "--verify",
+        help="images for the ONNX vs PyTorch check: a folder or a dataset's test split "
+        "(default: the first --calib, else synthetic)",
     )
     parser.add_argument("--verify-n", type=int, default=8, help="images for that check")
     parser.add_argument("--int8", action="store_true", help="add a static QDQ INT8 model")
-    parser.add_argument("--calib", help="INT8 calibration images: a folder or a weedseg dataset")
+    parser.add_argument(
+        "--calib",
+        nargs="+",
+        default=[],
+        metavar="DIR_OR_DATASET",
+        help="INT8 calibration images: folders and/or weedseg datasets (their train split)",
+    )
     parser.add_argument("--calib-n", type=int, default=300, help="calibration images (min 50)")
     parser.add_argument(
         "--int8-target",
         choices=["cpu", "tensorrt"],
         help="tune INT8 for ONNX Runtime on CPU or for TensorRT (default: tensorrt with "
         "--tensorrt int8, else cpu)",
+    )
+    parser.add_argument(
+        "--int8-eval",
+        help="labeled dataset whose test (else val) split measures the INT8 mIoU delta "
+        "(default: the first labeled --calib dataset)",
     )
     parser.add_argument(
         "--int8-eval-n", type=int, default=100, help="labeled images for the INT8 mIoU delta"
@@ -94,9 +107,10 @@ def run(args: argparse.Namespace) -> int:
         verify=args.verify,
         verify_n=args.verify_n,
         int8=args.int8,
-        calib=args.calib,
+        calib=list(args.calib),
         calib_n=args.calib_n,
         int8_target=args.int8_target,
+        int8_eval=args.int8_eval,
         int8_eval_n=args.int8_eval_n,
         tensorrt=list(args.tensorrt),
         workspace_mb=args.workspace_mb,
