@@ -192,8 +192,6 @@ def _int8_summary(entry: dict[str, Any]) -> str:
 
 def export_bundle(config: ExportConfig) -> Manifest:
     """Export a checkpoint as a verified bundle at `config.out`; returns its manifest."""
-    import torch
-
     from weedseg.checkpoint import load_checkpoint
 
     check_config(config)
@@ -220,7 +218,6 @@ def export_bundle(config: ExportConfig) -> Manifest:
     verify_inputs = model_input(np.stack(images), options.layout, mean, std)
     batch_size = 2 if options.dynamic else 1
 
-    torch.set_grad_enabled(False)
     with atomic_dir(config.out, force=config.force) as root:
         export_onnx(deploy, root / "model.onnx", options)
         verification = verify_onnx(
