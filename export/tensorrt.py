@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from weedseg.atomic import write_atomic
 from weedseg.errors import WeedsegError
 
 if TYPE_CHECKING:  # trt_compat needs onnx, which a Jetson runtime may not have
@@ -88,9 +89,7 @@ def build_engine(request: EngineRequest, out_dir: Path) -> dict[str, Any]:
         )
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    # Explicit batch: the only mode in TensorRT 10 (flag kept for 8.x, where it must be set).
-    explicit = getattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH", None)
-    network = builder.create_network(0 if explicit is None else 1 << int(explicit))
+    network = builder.create_network(_network_flags(trt, request.precision))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(request.onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -102,10 +101,8 @@ def build_engine(request: EngineRequest, out_dir: Path) -> dict[str, Any]:
     shapes = request.profile
     profile.set_shape(shapes.name, shapes.min, shapes.opt, shapes.max)
     config.add_optimization_profile(profile)
-    if request.precision in ("fp16", "int8"):
-        config.set_flag(trt.BuilderFlag.FP16)  # int8: layers without Q/DQ run in fp16
-    if request.precision == "int8":
-        config.set_flag(trt.BuilderFlag.INT8)  # explicit quantisation from the QDQ model
+    for flag in _precision_flags(trt, request.precision):
+        config.set_flag(flag)
     cache_bytes = b""
     if request.timing_cache and request.timing_cache.is_file():
         cache_bytes = request.timing_cache.read_bytes()
@@ -119,7 +116,8 @@ def build_engine(request: EngineRequest, out_dir: Path) -> dict[str, Any]:
     name = engine_file_name(request.precision, version, gpu)
     (out_dir / name).write_bytes(bytes(serialized))
     if request.timing_cache:
-        request.timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+        request.timing_cache.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(request.timing_cache, bytes(config.get_timing_cache().serialize()))
     return {
         "file": name,
         "precision": request.precision,
@@ -129,6 +127,35 @@ def build_engine(request: EngineRequest, out_dir: Path) -> dict[str, Any]:
         "profile": shapes.to_dict(),
         "workspace_mb": request.workspace_mb,
     }
+
+
+def _network_flags(trt: Any, precision: str) -> int:
+    """Explicit batch (the only mode in TensorRT 10; a flag that must be set in 8.x). INT8 from
+    the QDQ model: a strongly typed network, as TensorRT's explicit-quantisation guide advises
+    (the Q/DQ nodes fix the int8 layers, the rest keeps the ONNX model's float types)."""
+    flags = trt.NetworkDefinitionCreationFlag
+    bits = 0
+    if hasattr(flags, "EXPLICIT_BATCH"):
+        bits |= 1 << int(flags.EXPLICIT_BATCH)
+    if precision == "int8" and hasattr(flags, "STRONGLY_TYPED"):
+        bits |= 1 << int(flags.STRONGLY_TYPED)
+    return bits
+
+
+def _precision_flags(trt: Any, precision: str) -> list[Any]:
+    """Builder flags for weakly typed builds: FP16 lets fp32 layers run in fp16; TensorRT 8.x
+    (no strong typing) also needs INT8 (plus FP16 for the layers without Q/DQ) for QDQ models."""
+    builder_flags = trt.BuilderFlag
+    if precision == "fp16":
+        if not hasattr(builder_flags, "FP16"):
+            raise WeedsegError(
+                f"TensorRT {trt.__version__} has no FP16 builder flag (networks are strongly "
+                "typed): build fp32 or int8 engines with it"
+            )
+        return [builder_flags.FP16]
+    if precision == "int8" and not hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"):
+        return [builder_flags.INT8, builder_flags.FP16]
+    return []
 
 
 def rebuild_hint(bundle_root: Path, precision: str) -> str:

@@ -19,8 +19,10 @@
 #   --minShapes/--optShapes/--maxShapes=images:BxHxWx3
 #                                   the optimisation profile, read from the manifest's input spec
 #                                   (static bundles: all three equal the fixed input shape)
-#   --fp16 / --int8                 precisions the builder may pick (int8: from the Q/DQ nodes;
-#                                   fp16 too, for layers left in float)
+#   --fp16                          let fp32 layers run in fp16
+#   --stronglyTyped                 int8: the Q/DQ nodes of model.int8.onnx decide which layers
+#                                   run in int8, the others keep their float type (TensorRT's
+#                                   explicit-quantisation guide; no precision flags)
 #   --memPoolSize=workspace:NM      workspace limit in MiB
 #   --timingCacheFile=FILE          reuse kernel timings across builds (faster rebuilds)
 #   --skipInference                 build and save only
@@ -38,7 +40,7 @@ trtexec=${TRTEXEC:-$(command -v trtexec || echo /usr/src/tensorrt/bin/trtexec)}
 case "$precision" in
     fp32) onnx=model.onnx; flags=() ;;
     fp16) onnx=model.onnx; flags=(--fp16) ;;
-    int8) onnx=model.int8.onnx; flags=(--int8 --fp16) ;;
+    int8) onnx=model.int8.onnx; flags=(--stronglyTyped) ;;
     *) echo "error: precision must be fp16, fp32 or int8, got $precision" >&2; exit 2 ;;
 esac
 [[ -f "$bundle/$onnx" ]] || {
