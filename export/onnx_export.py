@@ -4,8 +4,8 @@ Exporter: the TorchScript one (`dynamo=False`), then onnxscript's optimizer (con
 Identity removal). The torch.export-based ("dynamo") exporter gave a tidier graph for a ResNet-18
 U-Net, but on a MobileNetV3 U-Net with dynamic H/W it took 113-330 s (symbolic shapes through
 timm's TF-"same" padding) against 1.3 s, and could not convert down to opset 17 (it stayed at 18).
-Both graphs ran identically in ONNX Runtime; every operator of the chosen one is on TensorRT's
-supported list (`export.trt_compat` checks it on each export).
+On the ResNet-18 U-Net both gave identical class maps in ONNX Runtime. Every operator of the
+chosen graph is on TensorRT's supported list (`export.trt_compat` checks it on each export).
 """
 
 from __future__ import annotations
