@@ -1,0 +1,354 @@
+"""The SMS experiments on real weed data: does selective masking beat random masking and scratch?
+
+Every arm gets the same architecture, data, crop size, batch and optimizer steps; only the
+pretraining differs. One JSON result per (arm, arch, labels, seed) lands in
+`benchmarks/results/<experiment>/`; a run whose result exists is skipped, a killed run resumes
+from its last checkpoint (run folders live under --workdir, outside the repository by default).
+
+    python benchmarks/sms_experiment.py cwfid            # scratch, random, paper, online x 3 seeds
+    python benchmarks/sms_experiment.py peanut           # 10% labels x 3 seeds, 100% x 1
+    python benchmarks/sms_experiment.py cwfid-synth      # selective pretraining on synthetic fields
+    python benchmarks/sms_experiment.py default-model    # architectures, selective arm, 1 seed
+    python benchmarks/sms_experiment.py cwfid --summary  # mean +- std table from the result files
+
+Pretraining never sees a test image: its pool is the train split (symlinked into the workdir).
+Fine-tuning validates on the dataset's val split, or on a fixed held-out share of train (CWFID
+has none), and keeps the best checkpoint by val mIoU; the test split is used once, at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+
+# Pretraining recipes (see ../shared/research/masked-pretraining-at-low-budget.md, section 2):
+# "paper" is the published setting, "cnn" the CNN masked-image-modelling setting.
+RECIPES: dict[str, dict] = {
+    "paper": {"patch": 12, "mask_ratio": 0.5, "loss": "paper", "color_jitter": True},
+    "cnn": {
+        "patch": 32,
+        "mask_ratio": 0.6,
+        "loss": "masked",
+        "norm_target": True,
+        "color_jitter": False,
+    },
+}
+# What each arm changes in the pretraining config (scratch: no pretraining at all).
+ARMS: dict[str, dict | None] = {
+    "scratch": None,
+    "random": {"masking": "random"},
+    "paper": {"masking": "selective", "schedule": "paper"},
+    # online: difficulty rescored with the current weights every 100 steps; loss-selected share
+    # of the masked patches ramps 0 -> 50% (easy-to-hard, as Hard Patches Mining)
+    "online": {
+        "masking": "selective",
+        "schedule": "online",
+        "online_refresh": 100,
+        "selected_share": 0.5,
+        "ramp": True,
+    },
+}
+
+
+@dataclass
+class Budget:
+    """Compute per run: identical for every arm of an experiment."""
+
+    arch: str = "unet-mobilenetv3-lite"
+    size: int = 256  # training crop (pretraining and fine-tuning)
+    batch: int = 8
+    pretrain_steps: int = 1200
+    finetune_steps: int = 600
+    val_every: int = 100
+    eval_tile: int = 512
+
+
+@dataclass
+class Experiment:
+    name: str
+    data: str  # canonical labeled dataset (weedseg data convert ...)
+    arms: list[str]
+    seeds: list[int]
+    labels: dict[str, list[int]]  # label set name -> seeds it runs with
+    pretrain_pool: str = "train"  # split whose images form the unlabeled pool, or "synth"
+    archs: list[str] = field(default_factory=lambda: [Budget.arch])
+
+
+EXPERIMENTS = {
+    "cwfid": Experiment(
+        "cwfid",
+        "/work/data/cwfid",
+        ["scratch", "random", "paper", "online"],
+        [0, 1, 2],
+        {"all": [0, 1, 2]},
+    ),
+    "peanut": Experiment(
+        "peanut",
+        "/work/data/peanut",
+        ["scratch", "random", "online"],
+        [0, 1, 2],
+        {"10pct": [0, 1, 2], "all": [0]},
+    ),
+    "cwfid-synth": Experiment(
+        "cwfid-synth", "/work/data/cwfid", ["online"], [0], {"all": [0]}, pretrain_pool="synth"
+    ),
+    "default-model": Experiment(
+        "default-model",
+        "/work/data/cwfid",
+        ["online"],
+        [0],
+        {"all": [0]},
+        archs=["unet-mobilenetv3-lite", "fpn-mobilenetv3", "unet-mobilenetv3", "unet-resnet18"],
+    ),
+}
+
+
+def label_subset(train: list[str], labels: str) -> list[str]:
+    """The labeled train images of a label set: all, or every 10th (the same for every arm)."""
+    if labels == "all":
+        return train
+    if labels == "10pct":
+        return sorted(train)[::10]
+    raise ValueError(f"unknown label set {labels!r}")
+
+
+def derived_dataset(source: Path, root: Path, train: list[str]) -> Path:
+    """A dataset sharing the source's images/masks but with its train split restricted."""
+    from weedseg.data.format import DatasetInfo
+
+    info = DatasetInfo.load(source)
+    root.mkdir(parents=True, exist_ok=True)
+    for sub in ("images", "masks"):
+        link = root / sub
+        if not link.exists():
+            link.symlink_to((source / sub).resolve(), target_is_directory=True)
+    DatasetInfo(
+        root=root,
+        classes=info.classes,
+        splits={**info.splits, "train": train},
+        images=info.images,
+        source=f"{info.source} (train restricted to {len(train)} images)",
+    ).save()
+    return root
+
+
+def pretrain_pool(exp: Experiment, workdir: Path, seed: int) -> Path:
+    """A folder holding only the unlabeled pretraining images (never the test split)."""
+    from weedseg.data.format import DatasetInfo
+
+    pool = workdir / exp.name / "pool"
+    if exp.pretrain_pool == "synth":
+        if not (pool / "dataset.yaml").is_file():
+            from weedseg.data.synth.config import SynthConfig
+            from weedseg.data.synth.dataset import generate_dataset
+
+            generate_dataset(pool, SynthConfig(n=200, size=512, seed=seed))
+        return pool / "images"
+    if pool.is_dir():
+        return pool
+    info = DatasetInfo.load(exp.data)
+    tmp = pool.with_name("pool.tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for stem in info.split(exp.pretrain_pool):
+        src = info.image_path(stem).resolve()
+        (tmp / f"{stem}{src.suffix}").symlink_to(src)
+    tmp.rename(pool)
+    return pool
+
+
+def run_one(
+    exp: Experiment,
+    arm: str,
+    arch: str,
+    labels: str,
+    seed: int,
+    recipe: str,
+    budget: Budget,
+    workdir: Path,
+) -> Path:
+    """Pretrain (unless scratch), fine-tune, evaluate on test; write and return the result JSON."""
+    from weedseg.data.format import DatasetInfo
+    from weedseg.evaluate.evaluator import EvaluateConfig, run_evaluate
+    from weedseg.finetune.config import FinetuneConfig
+    from weedseg.finetune.trainer import run_finetune
+    from weedseg.pretrain.config import PretrainConfig
+    from weedseg.pretrain.trainer import pretrain
+
+    budget = replace(budget, arch=arch)
+    tag = f"{arm}-{recipe}-{arch}" if ARMS[arm] is not None else f"{arm}-{arch}"
+    result_path = RESULTS / exp.name / f"{tag}-{labels}-s{seed}.json"
+    if result_path.is_file():
+        print(f"[skip] {result_path.relative_to(REPO)} exists")
+        return result_path
+    run_root = workdir / exp.name / f"{tag}-s{seed}"
+    timings: dict[str, float] = {}
+
+    init = "none"
+    pretrain_config = None
+    if ARMS[arm] is not None:
+        pretrain_config = PretrainConfig(
+            images=str(pretrain_pool(exp, workdir, seed)),
+            out=str(run_root / "pretrain"),
+            arch=arch,
+            size=budget.size,
+            batch=budget.batch,
+            steps=budget.pretrain_steps,
+            seed=seed,
+            image_every=max(1, budget.pretrain_steps // 4),
+            checkpoint_every=200,
+            resume=(run_root / "pretrain" / "checkpoints").is_dir(),
+            **RECIPES[recipe],
+            **ARMS[arm],
+        )
+        started = time.perf_counter()
+        pretrain(pretrain_config)
+        timings["pretrain_s"] = round(time.perf_counter() - started, 1)
+        init = str(run_root / "pretrain")
+
+    source = Path(exp.data)
+    train = label_subset(DatasetInfo.load(source).split("train"), labels)
+    data = derived_dataset(source, workdir / exp.name / f"data-{labels}", train)
+    finetune_config = FinetuneConfig(
+        data=str(data),
+        out=str(run_root / f"finetune-{labels}"),
+        init=init,
+        arch=arch,
+        steps=budget.finetune_steps,
+        batch=budget.batch,
+        size=budget.size,
+        val_every=budget.val_every,
+        seed=seed,
+        resume=(run_root / f"finetune-{labels}" / "checkpoints").is_dir(),
+    )
+    started = time.perf_counter()
+    finetuned = run_finetune(finetune_config)
+    timings["finetune_s"] = round(time.perf_counter() - started, 1)
+
+    started = time.perf_counter()
+    report = run_evaluate(
+        EvaluateConfig(
+            model=str(finetuned.run_dir),
+            data=str(source),
+            split="test",
+            out=str(run_root / f"eval-{labels}"),
+            tile=budget.eval_tile,
+            force=True,
+            progress=False,
+        )
+    )
+    timings["evaluate_s"] = round(time.perf_counter() - started, 1)
+
+    result = {
+        "experiment": exp.name,
+        "arm": arm,
+        "recipe": recipe if pretrain_config else None,
+        "arch": arch,
+        "labels": labels,
+        "labeled_images": len(train),
+        "seed": seed,
+        "budget": asdict(budget),
+        "pretrain_config": asdict(pretrain_config) if pretrain_config else None,
+        "val_best_miou": finetuned.best_miou,
+        "val_best_step": finetuned.best_step,
+        "test": report["metrics"],
+        "test_images": report["images"],
+        "timings": timings,
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join(["python", *sys.argv]),
+    }
+    result_path.parent.mkdir(parents=True, exist_ok=True)
+    result_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"[done] {result_path.relative_to(REPO)}: test mIoU {report['metrics']['mIoU']:.4f}")
+    return result_path
+
+
+def summary(exp: Experiment) -> str:
+    """Markdown: per run, then mean +- std (sample std over seeds) per arm/arch/labels."""
+    rows = [json.loads(p.read_text()) for p in sorted((RESULTS / exp.name).glob("*.json"))]
+    if not rows:
+        return f"No results yet for {exp.name}."
+    classes = list(rows[0]["test"]["per_class"])
+    head = "| arm | recipe | arch | labels | seed | test mIoU | " + " | ".join(
+        f"{c} IoU" for c in classes
+    )
+    lines = [head + " | val mIoU | pretrain s | finetune s |", "|" + "---|" * (len(classes) + 9)]
+    for r in rows:
+        ious = " | ".join(f"{r['test']['per_class'][c]['iou']:.4f}" for c in classes)
+        lines.append(
+            f"| {r['arm']} | {r['recipe'] or '-'} | {r['arch']} | {r['labels']} | {r['seed']} "
+            f"| {r['test']['mIoU']:.4f} | {ious} | {r['val_best_miou']:.4f} "
+            f"| {r['timings'].get('pretrain_s', 0):.0f} | {r['timings']['finetune_s']:.0f} |"
+        )
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["arm"], r["recipe"], r["arch"], r["labels"]), []).append(r)
+
+    def mean_std(values: list[float]) -> str:
+        if len(values) < 2:
+            return f"{values[0]:.4f}"
+        return f"{statistics.mean(values):.4f} +- {statistics.stdev(values):.4f}"
+
+    lines += [
+        "",
+        "| arm | recipe | arch | labels | seeds | test mIoU | "
+        + " | ".join(f"{c} IoU" for c in classes)
+        + " |",
+        "|" + "---|" * (len(classes) + 6),
+    ]
+    for (arm, recipe, arch, labels), group in groups.items():
+        per_class = " | ".join(
+            mean_std([r["test"]["per_class"][c]["iou"] for r in group]) for c in classes
+        )
+        lines.append(
+            f"| {arm} | {recipe or '-'} | {arch} | {labels} | {len(group)} "
+            f"| {mean_std([r['test']['mIoU'] for r in group])} | {per_class} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", choices=sorted(EXPERIMENTS))
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="cnn")
+    parser.add_argument("--arms", help="comma-separated subset of the experiment's arms")
+    parser.add_argument("--seeds", help="comma-separated subset of seeds")
+    parser.add_argument("--data", help="override the dataset path")
+    parser.add_argument("--workdir", default="/work/experiments", help="run folders go here")
+    parser.add_argument("--budget", help="YAML/JSON mapping overriding Budget fields")
+    parser.add_argument("--summary", action="store_true", help="print the results table only")
+    args = parser.parse_args()
+
+    exp = EXPERIMENTS[args.experiment]
+    if args.data:
+        exp = replace(exp, data=args.data)
+    if args.summary:
+        print(summary(exp))
+        return 0
+    budget = Budget(**(yaml.safe_load(args.budget) if args.budget else {}))
+    arms = args.arms.split(",") if args.arms else exp.arms
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else exp.seeds
+    print(f"experiment {exp.name}: budget {asdict(budget)}, recipe {args.recipe}")
+    for labels, label_seeds in exp.labels.items():
+        for seed in (s for s in seeds if s in label_seeds):
+            for arch in exp.archs:
+                for arm in arms:
+                    run_one(exp, arm, arch, labels, seed, args.recipe, budget, Path(args.workdir))
+    print(summary(exp))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
