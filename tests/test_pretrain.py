@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ import yaml
 
 from weedseg.checkpoint import load_checkpoint, load_tensors
 from weedseg.commands.pretrain import add_arguments, build_config
+from weedseg.errors import WeedsegError
 from weedseg.imageio import write_image
 from weedseg.masking import PatchGrid
 from weedseg.pretrain import PretrainConfig, pretrain
@@ -182,26 +185,20 @@ def test_online_schedule_with_cnn_knobs_continues_from_init(photos, tmp_path):
 
 
 def test_cli_flags_override_config_file_and_resume_keeps_the_recipe(tmp_path):
-    import argparse
-
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     (tmp_path / "c.yaml").write_text("patch: 32\nloss: masked\nsteps: 10\n")
-    args = parser.parse_args(
-        [
-            "--images",
-            "p",
-            "--out",
-            str(tmp_path / "r"),
-            "--config",
-            str(tmp_path / "c.yaml"),
-            "--steps",
-            "7",
-            "--no-color-jitter",
-        ]
-    )
-    cfg = build_config(args)
+    out = tmp_path / "r"
+    flags = f"--images p --out {out} --config {tmp_path / 'c.yaml'} --steps 7 --no-color-jitter"
+    cfg = build_config(parser.parse_args(flags.split()))
     assert (cfg.patch, cfg.loss, cfg.steps, cfg.color_jitter) == (32, "masked", 7, False)
+
+    out.mkdir()
+    (out / "config.yaml").write_text(yaml.safe_dump(asdict(cfg)))
+    resumed = build_config(parser.parse_args(f"--out {out} --resume --device cpu".split()))
+    assert resumed.patch == 32 and resumed.steps == 7 and resumed.resume
+    with pytest.raises(WeedsegError, match="drop --patch"):
+        build_config(parser.parse_args(f"--out {out} --resume --patch 8".split()))
 
 
 KILL_AT_STEP_2 = """
@@ -256,8 +253,10 @@ def _flags(photos: Path, out: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_kill_9_then_resume_matches_uninterrupted_run(photos, tmp_path):
-    whole = _cli(*_flags(photos, tmp_path / "whole"))
-    assert whole.returncode == 0, whole.stderr
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    whole = build_config(parser.parse_args(_flags(photos, tmp_path / "whole")[1:]))
+    pretrain(whole, log=lambda m: None)  # in this process: same single thread as the others
     killed = _cli(*_flags(photos, tmp_path / "killed"), code=KILL_AT_STEP_2)
     assert killed.returncode == -9
     resumed = _cli("pretrain", "--out", str(tmp_path / "killed"), "--resume", "--workers", "0")

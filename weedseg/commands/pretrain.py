@@ -63,7 +63,13 @@ def build_config(args: argparse.Namespace):
             raise WeedsegError(f"{args.out}: nothing to resume (no config.yaml)")
         values = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
         # a resumed run keeps its recipe; only where it runs may change
-        overrides = {k: getattr(args, k) for k in ("device", "workers")}
+        where = ("device", "workers")
+        fields = set(PretrainConfig.__dataclass_fields__) - {"resume", "out", *where}
+        given = sorted(k for k in fields if getattr(args, k, None) is not None)
+        if given or args.config:
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in given) or "--config"
+            raise WeedsegError(f"--resume continues {args.out} with its saved config: drop {flags}")
+        overrides = {k: getattr(args, k) for k in where}
     else:
         if args.config:
             values = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}
