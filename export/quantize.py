@@ -86,7 +86,9 @@ def quantize_int8(
     symmetric = target == "tensorrt"
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(fp32_path), str(prepared))
+        # auto_merge: dynamic graphs whose upsampling sizes are computed (FPN, YOLO heads)
+        # otherwise stop symbolic shape inference with "Incomplete symbolic shape inference"
+        quant_pre_process(str(fp32_path), str(prepared), auto_merge=True)
         model = onnx.load(str(prepared))
         quantize_static(
             str(prepared),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -83,6 +84,14 @@ def test_peer_lraspp_builds_offline_with_flops():
     assert count_gflops(peer.network, 64) > 0
     with pytest.raises(WeedsegError, match="unknown peer"):
         peer_subject("segformer")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("ultralytics") is not None, reason="ultralytics is installed"
+)
+def test_yolo_peer_without_ultralytics_says_how_to_get_it():
+    with pytest.raises(WeedsegError, match="pip install ultralytics"):
+        peer_subject("yolo11n-seg")
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ def open_runner(
         raise BackendUnavailable(f"unknown backend {backend!r} (have {', '.join(ALL_BACKENDS)})")
     path = subject.onnx_int8 if backend == "ort-int8" else subject.onnx
     if path is None:
-        raise BackendUnavailable("no INT8 graph (export the bundle with --int8)")
+        raise BackendUnavailable(subject.int8_missing)
     session = _ort_session(path, _ORT_PROVIDERS[backend], inputs.shape, threads, cache_dir)
     feed = {session.get_inputs()[0].name: inputs}
     return lambda: session.run(None, feed)

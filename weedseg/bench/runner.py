@@ -47,20 +47,59 @@ def export_graphs(subject: Subject, config: BenchConfig, workdir: Path) -> None:
         layout=subject.layout,
     )
     started = time.perf_counter()
-    export_onnx(subject.deploy(), folder / "model.onnx", options)
+    if subject.head == "raw":
+        export_raw_onnx(subject, folder / "model.onnx", options)
+    else:
+        export_onnx(subject.deploy(), folder / "model.onnx", options)
     subject.onnx = folder / "model.onnx"
-    print(f"  exported {subject.name} to ONNX ({time.perf_counter() - started:.1f} s)")
+    print(f"  exported {subject.name} to ONNX ({time.perf_counter() - started:.1f} s)", flush=True)
     if "ort-int8" not in config.backends:
         return
     started = time.perf_counter()
     images = np.stack(synthetic_images(config.calib_n, smallest, smallest))
     calibration = model_input(images, subject.layout, subject.mean, subject.std)
-    quantize_int8(subject.onnx, folder / "model.int8.onnx", calibration, target="cpu")
+    try:
+        quantize_int8(subject.onnx, folder / "model.int8.onnx", calibration, target="cpu")
+    except Exception as exc:  # ONNX Runtime's quantiser raises plain Exceptions
+        subject.int8_missing = f"quantising this graph failed: {exc}"
+        print(f"  INT8: {subject.int8_missing}", flush=True)
+        return
     subject.onnx_int8 = folder / "model.int8.onnx"
     subject.int8_origin = (
         f"quantised here (QDQ, CPU target) on {config.calib_n} synthetic images: speed only"
     )
-    print(f"  quantised {subject.name} to INT8 ({time.perf_counter() - started:.1f} s)")
+    print(f"  quantised {subject.name} to INT8 ({time.perf_counter() - started:.1f} s)", flush=True)
+
+
+def export_raw_onnx(subject: Subject, path: Path, options) -> None:
+    """ONNX of a peer's raw outputs: uint8 NHWC input, dynamic batch and size, outputs as traced."""
+    import io
+    import warnings
+
+    import onnx
+    import torch
+
+    from export.onnx_export import example_input
+
+    example = example_input("NHWC", 1, options.height, options.width)
+    deploy = subject.deploy()
+    with torch.no_grad():
+        names = [f"output{i}" for i in range(len(deploy(example)))]
+    axes = {"images": {0: "batch", 1: "height", 2: "width"}} | {n: {0: "batch"} for n in names}
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings
+        torch.onnx.export(
+            deploy,
+            (example,),
+            buffer,
+            dynamo=False,
+            input_names=["images"],
+            output_names=names,
+            opset_version=options.opset,
+            dynamic_axes=axes,
+        )
+    onnx.save(onnx.load_from_string(buffer.getvalue()), str(path))
 
 
 def _case_inputs(subject: Subject, batch: int, size: int) -> np.ndarray:
@@ -164,13 +203,13 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         subjects.append(peer_subject(config.peer))
     machine = machine_info(config.threads)
     peak_before = measure_fp32_peak(config.threads, config.gemm_size)
-    print(f"FP32 peak ({peak_before['method']}): {peak_before['peak_gflops']} GFLOP/s")
+    print(f"FP32 peak ({peak_before['method']}): {peak_before['peak_gflops']} GFLOP/s", flush=True)
     rows: list[dict[str, Any]] = []
     subject_facts = []
     with tempfile.TemporaryDirectory(prefix="weedseg-bench-") as tmp:
         workdir = Path(tmp)
         for subject in subjects:
-            print(f"{subject.name} ({subject.source})")
+            print(f"{subject.name} ({subject.source})", flush=True)
             if {"ort", "ort-int8", "cuda", "tensorrt"} & set(config.backends):
                 export_graphs(subject, config, workdir)
             gflops = {size: count_gflops(subject.network, size) for size in config.sizes}
@@ -179,7 +218,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
                 for batch in config.batches:
                     case = measure_case(subject, size, batch, gflops[size], config, workdir)
                     for row in case:
-                        print("  " + _progress_line(row))
+                        print("  " + _progress_line(row), flush=True)
                     rows.extend(case)
     peak_after = measure_fp32_peak(config.threads, config.gemm_size)
     peak = max(peak_before["peak_gflops"], peak_after["peak_gflops"])

@@ -19,7 +19,7 @@ from weedseg.errors import WeedsegError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PRESET_PREFIX = "preset:"
-PEERS = ("lraspp",)
+PEERS = ("lraspp", "yolo11n-seg")
 RANDOM_WEIGHTS = "random init (speed does not depend on the weights)"
 
 
@@ -38,12 +38,16 @@ class Subject:
     onnx: Path | None = None  # FP32 graph; None until exported
     onnx_int8: Path | None = None
     int8_origin: str = ""
+    int8_missing: str = "no INT8 graph (export the bundle with --int8)"
     static_shape: tuple[int, int, int] | None = None  # (batch, height, width) of a static graph
+    head: str = "classes"  # classes: class map + probs; raw: the network's own outputs
 
     def deploy(self) -> nn.Module:
         """The network as a bundle computes it: normalise -> network -> (labels, probs)."""
         from export.onnx_export import DeployModel
 
+        if self.head == "raw":
+            return RawDeploy(self.network, self.mean, self.std).eval()
         return DeployModel(self.network, self.mean, self.std, self.layout).eval()
 
     def params_m(self) -> float:
@@ -68,8 +72,63 @@ class _MainOutput(nn.Module):
         return self.model(x)["out"]
 
 
+class RawDeploy(nn.Module):
+    """uint8 NHWC -> normalised NCHW -> the network's outputs as they are (no class map)."""
+
+    def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        import torch
+
+        self.model = model
+        self.register_buffer("mean255", torch.tensor(mean).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("inv_std255", 1.0 / (torch.tensor(std).view(1, 3, 1, 1) * 255.0))
+
+    def forward(self, images):
+        # images: [B, H, W, 3] uint8 -> x: [B, 3, H, W]
+        x = (images.float().permute(0, 3, 1, 2) - self.mean255) * self.inv_std255
+        return self.model(x)
+
+
+class _YoloOutputs(nn.Module):
+    """An Ultralytics segmentation model's inference outputs before NMS: predictions
+    [B, 4 + K + 32, anchors] (boxes, class scores, mask coefficients) and mask prototypes."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)[0]
+
+
+def _yolo_subject(num_classes: int) -> Subject:
+    try:
+        from ultralytics.nn.tasks import SegmentationModel
+    except ImportError as exc:
+        raise WeedsegError(
+            "peer yolo11n-seg needs the ultralytics package (not a weedseg dependency): "
+            "pip install ultralytics, or use --peer lraspp"
+        ) from exc
+    model = SegmentationModel("yolo11n-seg.yaml", nc=num_classes, verbose=False).eval()
+    for module in model.modules():
+        if hasattr(module, "dynamic"):
+            module.dynamic = True  # anchors follow the input size (as Ultralytics' ONNX export)
+    return Subject(
+        name="yolo11n-seg (ultralytics)",
+        role="peer",
+        source="ultralytics SegmentationModel('yolo11n-seg.yaml'); outputs before NMS",
+        network=_YoloOutputs(model),
+        weights=RANDOM_WEIGHTS,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        head="raw",
+    )
+
+
 def peer_subject(name: str, num_classes: int = len(DEFAULT_CLASSES)) -> Subject:
     """A peer's compact segmenter from its own package, without downloaded weights."""
+    if name == "yolo11n-seg":
+        return _yolo_subject(num_classes)
     if name != "lraspp":
         raise WeedsegError(f"unknown peer {name!r} (have {', '.join(PEERS)})")
     from torchvision.models.segmentation import lraspp_mobilenet_v3_large
