@@ -292,3 +292,27 @@ def test_torchrun_two_cpu_processes_write_one_run(photos, tmp_path):
     assert load_checkpoint(out).meta["step"] == 4
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]  # one writer, one line per step
+
+
+def test_sparse_encoder_rezeroes_masked_positions_and_uses_visible_statistics():
+    from weedseg.models import build_model
+    from weedseg.pretrain.sparse import SparseEncoder
+
+    model = build_model("unet-resnet18-tiny", 3).train()
+    sparse = SparseEncoder(model)
+    visible = torch.ones(2, 64, 64, dtype=torch.bool)
+    visible[:, :32, :32] = False  # the top-left quarter is masked
+    conv1 = {}
+    model.encoder.conv1.register_forward_hook(lambda m, a, out: conv1.update(out=out))
+    x = torch.randn(2, 3, 64, 64) * visible[:, None] + 5.0 * ~visible[:, None]
+    sparse.set_visible(visible)
+    features = model.encoder(x)
+    for f in features[1:]:  # every stage is zero where the image is masked
+        h, w = f.shape[-2:]
+        assert f[..., : h // 2, : w // 2].abs().max() == 0
+    seen = conv1["out"].permute(1, 0, 2, 3)[:, visible[:, ::2, ::2]]  # [C, visible positions]
+    expected = 0.1 * seen.mean(dim=1)  # momentum 0.1 from a zero running mean
+    torch.testing.assert_close(model.encoder.bn1.running_mean, expected, atol=1e-5, rtol=1e-4)
+    sparse.set_visible(None)
+    dense = model.encoder(x)[2]
+    assert dense[..., :8, :8].abs().max() > 0  # hooks idle: an ordinary dense encoder again

@@ -71,11 +71,10 @@ class SparseEncoder:
     def _visible_batch_norm(
         self, module: nn.BatchNorm2d, args: tuple, out: torch.Tensor
     ) -> torch.Tensor | None:
-        x = args[0]
-        if not self._active(x):
+        if not self._active(args[0]):
             return None
-        # x: [N, C, h, w]; m: [N, 1, h, w]
-        m = self.visible_at(*x.shape[-2:]).to(x.dtype)
+        x = args[0].float()  # x: [N, C, h, w], statistics in float32 as BN does under autocast
+        m = self.visible_at(*x.shape[-2:])  # m: [N, 1, h, w]
         if module.training or not module.track_running_stats:
             count = m.sum().clamp_min(2.0)
             mean = (x * m).sum(dim=(0, 2, 3)) / count
@@ -90,7 +89,7 @@ class SparseEncoder:
                     module.running_mean.lerp_(mean.detach().to(module.running_mean), momentum)
                     module.running_var.lerp_(unbiased.detach().to(module.running_var), momentum)
         else:
-            mean, var = module.running_mean.to(x.dtype), module.running_var.to(x.dtype)
+            mean, var = module.running_mean.float(), module.running_var.float()
         y = (x - mean[:, None, None]) * torch.rsqrt(var[:, None, None] + module.eps)
         if module.affine:
             y = y * module.weight[:, None, None] + module.bias[:, None, None]
