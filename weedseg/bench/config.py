@@ -19,7 +19,7 @@ class BenchConfig:
     sizes: list[int] = field(default_factory=lambda: [512])
     batches: list[int] = field(default_factory=lambda: [1, 4])
     backends: list[str] = field(default_factory=lambda: list(ALL_BACKENDS))
-    peer: str | None = "lraspp"
+    peer: str | None = "lraspp"  # comma-separated peers: lraspp, yolo11n-seg
     runs: int = 20  # timed runs per case
     warmup: int = 3  # untimed runs per case
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)

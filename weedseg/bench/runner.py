@@ -199,8 +199,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     config.validate()
     torch.set_num_threads(config.threads)
     subjects = [load_subject(m) for m in config.models]
-    if config.peer:
-        subjects.append(peer_subject(config.peer))
+    subjects += [peer_subject(name) for name in (config.peer or "").split(",") if name]
     machine = machine_info(config.threads)
     peak_before = measure_fp32_peak(config.threads, config.gemm_size)
     print(f"FP32 peak ({peak_before['method']}): {peak_before['peak_gflops']} GFLOP/s", flush=True)

@@ -36,7 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="torch, ort, ort-int8, cuda, torch-cuda, tensorrt (unavailable ones are skipped)",
     )
     parser.add_argument(
-        "--peer", default="lraspp", help="peer row: lraspp (torchvision LRASPP) or none"
+        "--peer",
+        default="lraspp",
+        help="peer rows: lraspp (torchvision LRASPP), yolo11n-seg (needs ultralytics), "
+        "both comma-separated, or none",
     )
     parser.add_argument("--runs", type=int, default=20, help="timed runs per row")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs per row")
