@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +28,6 @@ from weedseg.imageio import write_image
 from weedseg.pretrain import PretrainConfig, pretrain
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-BEGIN, END = "<!-- pretrain_overhead:begin -->", "<!-- pretrain_overhead:end -->"
 
 ARMS = {  # the first arm is the baseline of the ratio column
     "random": dict(masking="random"),
@@ -108,11 +108,9 @@ def write_section(args: argparse.Namespace, table: str) -> None:
     today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = "\n".join(
         [
-            BEGIN,
             "## Pretraining schedule overhead (`benchmarks/pretrain_overhead.py`)",
             "",
-            f"Command: `.venv/bin/python benchmarks/pretrain_overhead.py --steps {args.steps} "
-            f"--images {args.images} --write`  ",
+            f"Command: `.venv/bin/python {' '.join(sys.argv)}`  ",
             f"Machine: 2-core x86-64 CPU, no GPU ({platform.processor() or platform.machine()}), "
             f"shared with other jobs (noisy); {today}.  ",
             f"Setup: {args.arch}, {args.images} synthetic {args.image_size} px field images, "
@@ -128,13 +126,19 @@ def write_section(args: argparse.Namespace, table: str) -> None:
             "image (0.6% for CWFID's 39 images at 2000 steps of 8); online per batch = "
             "score_masks / 3 of training whatever the budget; online with refresh R = the "
             "paper's pass over the whole pool every R steps.",
-            END,
         ]
     )
+    replace_section("pretrain_overhead", section)
+
+
+def replace_section(name: str, body: str) -> None:
+    """Put `body` between this script's markers in RESULTS.md (appended the first time)."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    section = f"{begin}\n{body}\n{end}"
     old = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else "# Benchmark results\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + section + rest.split(END, 1)[1]
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + section + rest.split(end, 1)[1]
     else:
         new = old.rstrip("\n") + "\n\n" + section + "\n"
     RESULTS.write_text(new, encoding="utf-8")
