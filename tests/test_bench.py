@@ -124,3 +124,49 @@ def test_peak_rss_sees_an_allocation():
         block = np.ones(256 * 2**20 // 8)  # 256 MiB, touched (more than any freed heap to reuse)
         assert block[-1] == 1.0
     assert rss.mib is not None and rss.mib >= 128
+
+
+def _tiny_checkpoint(tmp_path):
+    from weedseg.checkpoint import save_checkpoint
+    from weedseg.classes import DEFAULT_CLASSES
+    from weedseg.models import build_model, spec_from_name
+
+    spec = spec_from_name(TINY.removeprefix("preset:"))
+    classes = [{"name": c.name, "color": list(c.color)} for c in DEFAULT_CLASSES]
+    meta = {"classes": classes, "mean": [0.5] * 3, "std": [0.25] * 3}
+    model = build_model(spec, len(DEFAULT_CLASSES))
+    return save_checkpoint(tmp_path / "ck", model, spec=spec, task="segmentation", meta=meta)
+
+
+def test_bench_checkpoint_and_static_bundle(tmp_path):
+    from export.onnx_export import DeployModel, OnnxOptions, export_onnx
+    from weedseg.bundle import InputSpec, Manifest, TileSpec, write_manifest
+    from weedseg.checkpoint import load_checkpoint
+    from weedseg.classes import DEFAULT_CLASSES
+
+    stem = _tiny_checkpoint(tmp_path)
+    loaded = load_checkpoint(stem)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    deploy = DeployModel(loaded.model.eval(), (0.5,) * 3, (0.25,) * 3, "NHWC")
+    export_onnx(deploy, bundle / "model.onnx", OnnxOptions(64, 64, layout="NHWC"))
+    manifest = Manifest(
+        model_name="tiny-bundle",
+        arch=loaded.spec.to_dict() | {"out_channels": 3},
+        classes=[{"name": c.name, "color": c.color} for c in DEFAULT_CLASSES],
+        mean=(0.5,) * 3,
+        std=(0.25,) * 3,
+        input=InputSpec(layout="NHWC", dtype="uint8", height=64, width=64, max_batch=1),
+        tile=TileSpec(size=64, overlap=8),
+    )
+    write_manifest(bundle, manifest, ["model.onnx"])
+    config = BenchConfig(
+        models=[str(stem), str(bundle)], sizes=[64], batches=[1, 2],
+        backends=["ort", "ort-int8"], peer=None, runs=1, warmup=0, threads=1,
+        gemm_size=64, calib_n=1, out=str(tmp_path / "out"),
+    )  # fmt: skip
+    rows = {(r["model"], r["backend"], r["batch"]): r for r in run_bench(config)["rows"]}
+    assert rows[("ck", "ort", 2)]["status"] == "ok"  # a checkpoint is exported dynamic
+    assert rows[("tiny-bundle", "ort", 1)]["status"] == "ok"
+    assert "static bundle graph" in rows[("tiny-bundle", "ort", 2)]["reason"]
+    assert "--int8" in rows[("tiny-bundle", "ort-int8", 1)]["reason"]
