@@ -25,6 +25,7 @@ from weedseg.finetune.trainer import run_finetune
 from weedseg.imageio import encode_image, read_image
 from weedseg.registry.actions import promote, rollback
 from weedseg.registry.store import Registry
+from weedseg.retrain.base import resolve_base
 from weedseg.retrain.config import RetrainConfig
 from weedseg.retrain.workflow import retrain
 
@@ -165,7 +166,8 @@ def test_promote_swaps_the_live_service_without_a_failed_request(shifted, retrai
     assert (
         lineage["base"]["bundle"] == str(base_bundle) and lineage["budget"]["finetune_steps"] == 16
     )
-    assert registry.version("v0002").checkpoint is not None  # retrainable from the registry
+    again = resolve_base(registry.version("v0002").root)  # retrainable from the registry
+    assert again.bundle.name == "bundle" and again.checkpoint.with_suffix(".json").is_file()
 
 
 def test_bad_inputs_are_clear_errors_that_write_nothing(shifted, tmp_path, capsys):
@@ -186,6 +188,7 @@ def test_bad_inputs_are_clear_errors_that_write_nothing(shifted, tmp_path, capsy
     assert main(args) == 2
     assert "unknown class name(s) 'thistle'" in capsys.readouterr().err
     assert not (out / "labels").exists() and not (out / "stages" / "labels.json").exists()
+    assert not (out / "retrain.yaml").exists()  # fixing the labels and rerunning just works
 
     damaged = tmp_path / "damaged"
     shutil.copytree(base_bundle, damaged)

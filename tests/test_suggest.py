@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 
 import numpy as np
 import pytest
@@ -58,8 +59,11 @@ def test_bundle_picks_unsure_photos_once_each_and_writes_outputs(tmp_path, photo
     sheet = read_image(out.with_suffix(".png"))
     assert sheet.shape[1] == 3 * 200 and sheet.shape[0] > 200
 
+    version = tmp_path / "registry" / "versions" / "v0001"  # a registry version is its bundle
+    shutil.copytree(bundle, version / "bundle")
+    (version / "version.json").write_text("{}")
     result = suggest_labels(
-        SuggestConfig(images=str(photos), model=str(bundle), out=str(tmp_path / "b.txt"), k=3,
+        SuggestConfig(images=str(photos), model=str(version), out=str(tmp_path / "b.txt"), k=3,
                       diversity=False),
         log=lambda _: None,
     )  # fmt: skip

@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rollback = sub.add_parser("rollback", help="make the previous version current again")
     for p in (promote, rollback):
         p.add_argument(
-            "--service", help="URL of a running service to reload, e.g. http://host:8000"
+            "--service",
+            help="URL of a running service to reload (serve it with WEEDSEG_RELOAD_ROOT=REGISTRY)",
         )
         p.add_argument("--api-key", help="the service's admin key (default: $WEEDSEG_API_KEY)")
 

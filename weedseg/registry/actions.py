@@ -109,7 +109,11 @@ def promote(
         candidate.info | record | {"replaced": current.id if current else None},
     )
     load_bundle(version.bundle)  # a version whose files fail their checksums never goes live
-    answer = reload_service(service, api_key, version.bundle) if service else None
+    try:
+        answer = reload_service(service, api_key, version.bundle) if service else None
+    except WeedsegError as exc:
+        still = current.id if current else "nothing"
+        raise WeedsegError(f"{exc}; {version.id} is registered, {still} stays current") from exc
     history = [v for v in registry.pointer()["history"] if v != version.id] + [version.id]
     registry.set_pointer(history)
     return PromoteResult(version, current, comparison, answer)

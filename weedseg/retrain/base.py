@@ -57,7 +57,11 @@ def resolve_base(path: str | Path) -> BaseModel:
     bundle = None
     if (path / VERSION_FILE).is_file():
         bundle = load_bundle(path / "bundle").root
-        stem = resolve_checkpoint(path / "checkpoint")
+        stem = path / "checkpoint" / "model"
+        if not stem.with_suffix(".json").is_file():
+            raise WeedsegError(
+                f"{path}: this registry version has no training checkpoint to retrain from"
+            )
     elif (path / MANIFEST_FILE).is_file():
         loaded = load_bundle(path)  # checksums: a modified bundle stops here
         bundle = loaded.root

@@ -61,11 +61,11 @@ def retrain(cfg: RetrainConfig, log: Callable[[str], None] = print) -> RetrainRe
     base = resolve_base(cfg.base)  # a damaged bundle stops here, before anything is written
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    if not cfg.resume:
-        write_atomic(out / CONFIG_FILE, yaml.safe_dump(asdict(cfg), sort_keys=False))
     book = StageBook(out, log)
     steps = cfg.steps
-    labels = book.run("labels", lambda: _labels(cfg, base, out))
+    labels = book.run("labels", lambda: _labels(cfg, base, out))  # bad labels: no run is left
+    if not cfg.resume:
+        write_atomic(out / CONFIG_FILE, yaml.safe_dump(asdict(cfg), sort_keys=False))
     data = book.run("data", lambda: _data(cfg, labels, out))
     pretrain = book.run("pretrain", lambda: _pretrain(cfg, base, out, len(photos), log))
     finetune = book.run("finetune", lambda: _finetune(cfg, base, out, pretrain, log))
