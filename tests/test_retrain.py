@@ -19,7 +19,9 @@ import torch
 from uvicorn_server import running_server
 
 from weedseg.cli import main
+from weedseg.data.format import DatasetInfo
 from weedseg.data.synth import SynthConfig, generate_dataset
+from weedseg.errors import WeedsegError
 from weedseg.finetune.config import FinetuneConfig
 from weedseg.finetune.trainer import run_finetune
 from weedseg.imageio import encode_image, read_image
@@ -113,7 +115,7 @@ def test_finished_and_killed_stages_resume(shifted, retrained):
     assert "[export] finished earlier, skipped" in lines
     assert any(line.startswith("resumed at step 16 of 16") for line in lines)
     assert again.report["new"]["scores"]["mIoU"] == retrained.report["new"]["scores"]["mIoU"]
-    with pytest.raises(Exception, match="already holds a retraining run"):
+    with pytest.raises(WeedsegError, match="already holds a retraining run"):
         retrain(tiny_retrain(shifted, run), log=quiet)
 
 
@@ -200,3 +202,26 @@ def test_bad_inputs_are_clear_errors_that_write_nothing(shifted, tmp_path, capsy
     registry = tmp_path / "registry"
     assert main(["models", "--registry", str(registry), "promote", str(damaged)]) == 2
     assert not registry.exists() or not any(registry.rglob("*.onnx"))
+
+
+def test_training_set_mixes_base_images_and_holds_out_farm_validation(tmp_path):
+    from labeled_datasets import write_colour_dataset
+
+    from weedseg.classes import ClassInfo
+    from weedseg.retrain.farm_data import build_training_set, check_same_classes
+
+    farm = write_colour_dataset(tmp_path / "farm", {"train": [(32, 32)] * 5})  # no val split
+    base = write_colour_dataset(tmp_path / "base", {"train": [(32, 32)] * 6}, seed=1)
+    cfg = RetrainConfig(images="x", labels="x", base="x", out="x", base_data="x", base_mix=0.5)
+    record = build_training_set(farm, base, cfg, tmp_path / "data")
+    data = DatasetInfo.load(tmp_path / "data")
+    assert record["farm_val"] == 1 and "held out" in record["val_source"]
+    assert record["farm_train"] == 4 and record["base_train"] == 2
+    assert all(s.startswith("farm-") for s in data.split("val"))
+    assert sum(s.startswith("base-") for s in data.split("train")) == 2
+    assert data.image_path(data.split("val")[0]).stat().st_nlink == 2  # hard link, no copy
+    other = DatasetInfo(
+        tmp_path, classes=(ClassInfo("soil", (0, 0, 0)), ClassInfo("tree", (1, 1, 1)))
+    )
+    with pytest.raises(WeedsegError, match="unknown class name.*tree"):
+        check_same_classes(other, farm.classes)

@@ -120,3 +120,21 @@ def test_scores_and_selection_rules():
     scores = np.array([1.0, 0.99, 0.2, 0.1])
     assert select_diverse(scores, embeddings, 3) == [0, 2, 3]
     assert select_diverse(scores, None, 2) == [0, 1]
+
+
+def test_bundle_path_never_imports_torch(tmp_path, photos):
+    import subprocess
+    import sys
+
+    bundle = build_colour_bundle(tmp_path / "bundle")
+    code = (
+        "import sys\n"
+        "from weedseg.suggest.config import SuggestConfig\n"
+        "from weedseg.suggest.runner import suggest_labels\n"
+        f"suggest_labels(SuggestConfig(images={str(photos)!r}, model={str(bundle)!r}, "
+        f"out={str(tmp_path / 'l.txt')!r}, k=2), log=lambda _: None)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len((tmp_path / "l.txt").read_text().splitlines()) == 2
