@@ -115,7 +115,7 @@ class DevTools:
         result = self.send("Runtime.evaluate", session, expression=expression, returnByValue=True)
         return result["result"].get("value")
 
-    def wait_for(self, session: str, expression: str, timeout: float = 20):
+    def wait_for(self, session: str, expression: str, timeout: float = 40):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = self.evaluate(session, expression)

@@ -29,7 +29,7 @@ def running_server(settings_env: dict[str, str]) -> Iterator[tuple[str, subproce
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
@@ -37,7 +37,7 @@ def running_server(settings_env: dict[str, str]) -> Iterator[tuple[str, subproce
             if process.poll() is not None:
                 raise RuntimeError(f"server exited: {process.stderr.read()}")
             if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready in 30 s")
+                raise RuntimeError("server did not become ready in 60 s")
             time.sleep(0.05)
         yield url, process
     finally:
