@@ -41,7 +41,8 @@ def test_bench_command_writes_table_json_and_skips(tmp_path, capsys):
     ok = {(r["backend"], r["batch"]): r for r in results["rows"] if r["status"] == "ok"}
     assert {("torch", 1), ("ort", 1), ("ort-int8", 1), ("torch", 2), ("ort", 2)} <= set(ok)
     for row in ok.values():
-        assert row["runs"] == 2 and 0 < row["median_ms"] <= row["p90_ms"]
+        assert row["runs"] == 2 == len(row["times_ms"])
+        assert 0 < row["best_ms"] <= row["median_ms"] <= row["p90_ms"]
         assert row["gflop_per_image"] > 0 and row["percent_of_fp32_peak"] > 0
         assert row["images_per_s"] == pytest.approx(row["batch"] * 1000 / row["median_ms"], 0.01)
     assert ok[("torch", 1)]["speedup_vs_torch"] == 1.0

@@ -15,12 +15,14 @@ COLUMNS = (
     ("batch", "batch"),
     ("median_ms", "median ms"),
     ("p90_ms", "p90 ms"),
+    ("best_ms", "best ms"),
     ("images_per_s", "img/s"),
     ("megapixels_per_s", "MP/s"),
     ("peak_rss_mib", "peak RSS MiB"),
     ("gflop_per_image", "GFLOP/img"),
     ("gflop_per_s", "GFLOP/s"),
     ("percent_of_fp32_peak", "% FP32 peak"),
+    ("percent_of_fp32_peak_best", "% peak (best run)"),
     ("speedup_vs_torch", "x torch"),
 )
 

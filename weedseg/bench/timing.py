@@ -27,6 +27,10 @@ class Timing:
         return float(np.median(self.times_ms))
 
     @property
+    def best_ms(self) -> float:
+        return float(min(self.times_ms))
+
+    @property
     def p90_ms(self) -> float:
         return float(np.percentile(self.times_ms, 90))
 
