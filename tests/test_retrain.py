@@ -93,7 +93,7 @@ def test_retrain_beats_the_base_on_the_farm_split(retrained):
     report = retrained.report
     base, new = report["base"]["scores"], report["new"]["scores"]
     assert retrained.new_beats_base and new["mIoU"] > base["mIoU"] + 0.03, (base, new)
-    assert report["base"]["scored_from"].startswith("its bundle")
+    assert report["base"]["scored_from"].startswith("bundle")
     assert report["split"]["images"] == 2 and report["data"]["farm_train"] == 8
     run = retrained.run_dir
     markdown = (run / "report.md").read_text()

@@ -95,8 +95,8 @@ def markdown(report: dict) -> str:
         _row("aAcc", base["aAcc"], new["aAcc"]),
         "",
         f"- base: `{report['base']['model']['path']}` "
-        f"(scored from {report['base']['scored_from']})",
-        f"- new: `{report['new']['checkpoint']}` (scored from its checkpoint); "
+        f"(scored from its {report['base']['scored_from']})",
+        f"- new: `{report['new']['checkpoint']}` (scored from its checkpoint, PyTorch); "
         f"bundle `{report['new']['bundle']}`",
         f"- training data: {data['farm_train']} farm images{mixed}",
         f"- budget: {budget['pretrain_steps']} SMS steps on {budget['images']} farm photos, "

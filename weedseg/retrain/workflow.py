@@ -75,7 +75,7 @@ def retrain(cfg: RetrainConfig, log: Callable[[str], None] = print) -> RetrainRe
     report = {
         "base": {
             "model": base.describe(),
-            "scored_from": "its bundle (ONNX Runtime)" if base.bundle else "its checkpoint",
+            "scored_from": "bundle, ONNX Runtime" if base.bundle else "checkpoint, PyTorch",
             "scores": scores["base"],
         },
         "new": {
