@@ -201,15 +201,15 @@ def test_cli_flags_override_config_file_and_resume_keeps_the_recipe(tmp_path):
         build_config(parser.parse_args(f"--out {out} --resume --patch 8".split()))
 
 
-KILL_AT_STEP_2 = """
+KILL_AFTER_LOGGING_STEP_3 = """
 import os, signal, sys
 from weedseg.runs import RunDir
-save = RunDir.save
-def save_then_die(self, step, *args, **kwargs):
-    save(self, step, *args, **kwargs)
-    if step == 2:
+log = RunDir.log
+def log_then_die(self, step, metrics):
+    log(self, step, metrics)
+    if step == 3:  # before step 3's checkpoint: the run must redo step 3 from step 2's
         os.kill(os.getpid(), signal.SIGKILL)
-RunDir.save = save_then_die
+RunDir.log = log_then_die
 from weedseg.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -244,6 +244,8 @@ def _flags(photos: Path, out: Path) -> list[str]:
         "1",
         "--checkpoint-every",
         "1",
+        "--log-every",
+        "1",
         "--workers",
         "0",
         "--seed",
@@ -257,13 +259,15 @@ def test_kill_9_then_resume_matches_uninterrupted_run(photos, tmp_path):
     add_arguments(parser)
     whole = build_config(parser.parse_args(_flags(photos, tmp_path / "whole")[1:]))
     pretrain(whole, log=lambda m: None)  # in this process: same single thread as the others
-    killed = _cli(*_flags(photos, tmp_path / "killed"), code=KILL_AT_STEP_2)
+    killed = _cli(*_flags(photos, tmp_path / "killed"), code=KILL_AFTER_LOGGING_STEP_3)
     assert killed.returncode == -9
     resumed = _cli("pretrain", "--out", str(tmp_path / "killed"), "--resume", "--workers", "0")
     assert resumed.returncode == 0, resumed.stderr
     a = load_tensors(tmp_path / "whole" / "checkpoints" / "last")
     b = load_tensors(tmp_path / "killed" / "checkpoints" / "last")
     assert load_checkpoint(tmp_path / "killed").meta["step"] == 4
+    logged = (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in logged] == [1, 2, 3, 4]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -284,8 +288,6 @@ def test_torchrun_two_cpu_processes_write_one_run(photos, tmp_path):
         *flags,
         "--device",
         "cpu",
-        "--log-every",
-        "1",
     ]
     done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=180, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

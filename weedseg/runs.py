@@ -416,6 +416,7 @@ class RunDir:
         if scheduler is not None and state["scheduler"] is not None:
             scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
+        self._forget_metrics_after(int(state["step"]))
         return TrainState(
             step=int(state["step"]),
             extra=state["extra"],
@@ -423,6 +424,16 @@ class RunDir:
             optimizer=state["optimizer"],
             scheduler=state["scheduler"],
         )
+
+    def _forget_metrics_after(self, step: int) -> None:
+        """Drop metrics lines the killed run logged after its last checkpoint (they will recur)."""
+        path = self.root / "metrics.jsonl"
+        if not self.is_main or not path.is_file():
+            return
+        lines = path.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+        if len(kept) != len(lines):
+            write_atomic(path, "".join(f"{line}\n" for line in kept))
 
     def progress(self, total: int, initial: int = 0, desc: str = "train") -> Progress:
         """A progress bar (rank 0 only)."""

@@ -71,13 +71,16 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
         raise WeedsegError(f"{cfg.images}: no images found")
     run = RunDir(cfg.out, resume=cfg.resume, is_main=dist.is_main)
     run.start(cfg)
+    resuming = cfg.resume and (run.checkpoints / "last.json").is_file()
+    if cfg.resume and not resuming:
+        log(f"{run.root}: killed before its first checkpoint, starting again from step 0")
     seed_everything(cfg.seed)  # same initial weights on every rank
-    spec = _model_spec(cfg, run)
+    spec = _model_spec(cfg, run, resuming)
     model = build_model(spec, out_channels=3)
-    mean, std = _normalisation(cfg, run, model, paths, log)
+    mean, std = _normalisation(cfg, run, model, paths, log, resuming)
     meta = {"mean": mean, "std": std, "seed": cfg.seed, "data": str(cfg.images)}
     meta |= {"config": asdict(cfg), "images": len(paths)}
-    state = run.load_state(model) if cfg.resume else None
+    state = run.load_state(model) if resuming else None
     step = state.step if state else 0
     phases = plan_phases(cfg, len(paths), dist.world_size)
     total = phases[-1].end
@@ -168,9 +171,9 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
     return PretrainResult(run.root, step, speed, scalars.get("pretrain/loss"))
 
 
-def _model_spec(cfg: PretrainConfig, run: RunDir) -> ModelSpec:
+def _model_spec(cfg: PretrainConfig, run: RunDir, resuming: bool) -> ModelSpec:
     """The run's own (resume), the --init checkpoint's unless --arch is given, or --arch."""
-    if cfg.resume:
+    if resuming:
         return ModelSpec.from_dict(read_sidecar(run.checkpoints / "last")["spec"])
     if cfg.init and not cfg.arch:
         return ModelSpec.from_dict(read_sidecar(resolve_checkpoint(cfg.init))["spec"])
@@ -178,13 +181,18 @@ def _model_spec(cfg: PretrainConfig, run: RunDir) -> ModelSpec:
 
 
 def _normalisation(
-    cfg: PretrainConfig, run: RunDir, model: torch.nn.Module, paths: list[Path], log
+    cfg: PretrainConfig,
+    run: RunDir,
+    model: torch.nn.Module,
+    paths: list[Path],
+    log: Callable[[str], None],
+    resuming: bool,
 ) -> tuple[list[float], list[float]]:
     """Dataset mean/std (0..1 RGB): from the resumed run, the --init checkpoint, or the images.
 
     `--init` also loads the checkpoint's weights (continued pretraining keeps its normalisation).
     """
-    if cfg.resume:
+    if resuming:
         meta = read_sidecar(run.checkpoints / "last").get("meta", {})
         return list(meta["mean"]), list(meta["std"])
     if cfg.init:
