@@ -25,8 +25,8 @@ class RandomMasker:
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
     ) -> torch.Tensor:
-        noise = torch.rand(batch, grid.num_patches, generator=generator)
-        return _top(noise, num_masked(grid.num_patches, self.ratio), grid).to(device)
+        noise = torch.rand(batch, grid.rows, grid.cols, generator=generator)
+        return _top(noise, num_masked(grid.num_patches, self.ratio)).to(device)
 
 
 class SelectiveMasker:
@@ -37,13 +37,8 @@ class SelectiveMasker:
 
     def __call__(self, difficulty: torch.Tensor) -> torch.Tensor:
         """difficulty [N, rows, cols] -> masks [N, rows, cols] bool."""
-        n, rows, cols = difficulty.shape
-        grid_size = rows * cols
-        k = num_masked(grid_size, self.ratio)
-        flat = difficulty.reshape(n, grid_size).float()
-        index = flat.topk(k, dim=1).indices
-        masks = torch.zeros(n, grid_size, dtype=torch.bool, device=difficulty.device)
-        return masks.scatter_(1, index, True).view(n, rows, cols)
+        k = num_masked(difficulty[0].numel(), self.ratio)
+        return _top(difficulty.float(), k)
 
 
 def mixed_masks(
@@ -56,20 +51,13 @@ def mixed_masks(
 
     share 0 is random masking, share 1 pure selective masking (Hard Patches Mining mixes both).
     """
-    n, rows, cols = difficulty.shape
-    grid_size = rows * cols
-    k = num_masked(grid_size, ratio)
+    k = num_masked(difficulty[0].numel(), ratio)
     hard = round(selected_share * k)
-    flat = difficulty.reshape(n, grid_size).float()
-    # rank hardest first; the `hard` best get +2 so they always win, the rest compete at random
-    noise = torch.rand(n, grid_size, generator=generator).to(flat.device)
-    score = noise
+    # random scores in [0, 1); the `hard` hardest patches get 2 so they are always among the k
+    score = torch.rand(difficulty.shape, generator=generator).to(difficulty.device)
     if hard:
-        top = flat.topk(hard, dim=1).indices
-        score = score.scatter(1, top, 2.0)
-    index = score.topk(k, dim=1).indices
-    masks = torch.zeros(n, grid_size, dtype=torch.bool, device=flat.device)
-    return masks.scatter_(1, index, True).view(n, rows, cols)
+        score = torch.where(_top(difficulty.float(), hard), 2.0, score)
+    return _top(score, k)
 
 
 def easy_to_hard_share(step: int, total_steps: int, max_share: float) -> float:
@@ -85,7 +73,8 @@ def apply_mask(images: torch.Tensor, pixel_masks: torch.Tensor, fill: torch.Tens
     return torch.where(pixel_masks[:, None], fill, images)
 
 
-def _top(score: torch.Tensor, k: int, grid: PatchGrid) -> torch.Tensor:
-    index = score.topk(k, dim=1).indices
-    masks = torch.zeros_like(score, dtype=torch.bool).scatter_(1, index, True)
-    return masks.view(-1, grid.rows, grid.cols)
+def _top(score: torch.Tensor, k: int) -> torch.Tensor:
+    """score [N, rows, cols] -> bool [N, rows, cols], True at each image's k highest scores."""
+    flat = score.flatten(1)
+    index = flat.topk(k, dim=1).indices
+    return torch.zeros_like(flat, dtype=torch.bool).scatter_(1, index, True).view_as(score)
