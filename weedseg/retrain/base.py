@@ -42,9 +42,9 @@ class BaseModel:
 
     def describe(self) -> dict:
         return {
-            "path": str(self.path),
-            "checkpoint": str(self.checkpoint),
-            "bundle": str(self.bundle) if self.bundle else None,
+            "path": str(self.path.resolve()),
+            "checkpoint": str(self.checkpoint.resolve()),
+            "bundle": str(self.bundle.resolve()) if self.bundle else None,
             "arch": self.spec.to_dict(),
         }
 

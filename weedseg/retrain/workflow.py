@@ -59,7 +59,7 @@ def retrain(cfg: RetrainConfig, log: Callable[[str], None] = print) -> RetrainRe
     if not Path(cfg.labels).exists():
         raise WeedsegError(f"--labels {cfg.labels}: no such dataset or labels export")
     base = resolve_base(cfg.base)  # a damaged bundle stops here, before anything is written
-    out = Path(cfg.out)
+    out = Path(cfg.out).resolve()  # the report and the registry keep absolute paths
     out.mkdir(parents=True, exist_ok=True)
     book = StageBook(out, log)
     steps = cfg.steps
