@@ -6,7 +6,7 @@ weight carries over.
 
     spec = spec_from_name("unet-mobilenetv3-lite")
     model = build_model(spec, out_channels=3)          # x: [N, 3, H, W] -> [N, 3, H, W]
-    replace_head(model, out_channels=3)                # -> K class logits
+    replace_head(model, out_channels=K)                # head swapped: K class logits
     count_gflops(model, size=512)                      # forward cost at 512x512
 """
 
