@@ -105,6 +105,8 @@ def test_client_segments_with_keep_alive_and_reports_errors(server, frames):
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and client._conn is connection  # noqa: SLF001
         assert len(client.lanes(frames["png"], lanes=6)["lanes"]) == 6
         assert client.model()["version"].startswith("colour-rule-test@")
+        swapped = client.reload()  # re-read the served bundle: same weights, same version
+        assert swapped["current"] == swapped["previous"] == client.model()["version"]
         with pytest.raises(ServiceError) as info:
             client.segment(b"garbage")
         assert info.value.status == 400

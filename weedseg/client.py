@@ -32,7 +32,7 @@ class ServiceError(Exception):
 
 
 def sniff_content_type(image: bytes) -> str:
-    """The image type from its first bytes (JPEG, PNG, TIFF or WebP)."""
+    """The body's type from its first bytes (JPEG, PNG, TIFF, WebP or a JSON object)."""
     if image[:3] == b"\xff\xd8\xff":
         return "image/jpeg"
     if image[:8] == b"\x89PNG\r\n\x1a\n":
