@@ -101,3 +101,18 @@ def test_roboflow_and_plain_index_masks(tmp_path):
     assert read_mask(tmp_path / "out2" / "masks" / "b.png")[5, 0] == 2  # values are class ids
     with pytest.raises(WeedsegError, match="unrecognised labels layout"):
         detect_format(tmp_path / "out2" / "masks")
+
+
+def test_import_labels_command_takes_the_classes_of_a_bundle(tmp_path, capsys):
+    from bundles import build_colour_bundle
+
+    from weedseg.cli import main
+
+    write_coco(tmp_path / "coco", ["Weed", "Carrot"])
+    bundle = build_colour_bundle(tmp_path / "bundle")
+    args = ["import-labels", str(tmp_path / "coco"), "--out", str(tmp_path / "out")]
+    assert main([*args, "--base", str(bundle)]) == 2
+    assert "'Carrot'" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert main([*args, "--base", str(bundle), "--map", "Carrot=crop"]) == 0
+    assert "wrote 2 image/mask pairs" in capsys.readouterr().out
+    assert read_mask(tmp_path / "out" / "masks" / "img0.png")[6, 16] == 1

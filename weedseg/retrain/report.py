@@ -11,7 +11,6 @@ import numpy as np
 
 from weedseg.atomic import write_atomic
 from weedseg.classes import IGNORE_INDEX, ClassInfo
-from weedseg.imageio import write_image
 from weedseg.infer.render import overlay
 
 PANEL = 320  # longest side of each overlay panel
@@ -115,7 +114,3 @@ def write_report(folder: Path, report: dict) -> None:
     """report.json and report.md, each atomically."""
     write_atomic(folder / "report.json", json.dumps(report, indent=2))
     write_atomic(folder / "report.md", markdown(report))
-
-
-def write_overlay(path: Path, panel: np.ndarray) -> None:
-    write_image(path, panel)

@@ -1,0 +1,66 @@
+"""`weedseg import-labels`: a farm's labels export -> a weedseg dataset on a model's classes."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "import COCO / CVAT / Roboflow / mask labels onto a base model's classes (clear errors)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("src", help="COCO .json, CVAT or Roboflow export folder, images/+masks/")
+    parser.add_argument("--out", required=True, help="dataset folder to write")
+    parser.add_argument(
+        "--base", help="model whose classes to use: bundle, registry version, run or checkpoint"
+    )
+    parser.add_argument("--map", action="append", default=[], help="label rename LABEL=CLASS")
+    parser.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "coco", "cvat-masks", "roboflow-masks", "color-masks", "index-masks"],
+    )
+    parser.add_argument("--colors", nargs="*", help="colour masks: NAME=R,G,B per class")
+    parser.add_argument("--values", help="index masks: VALUE=CLASS,... (default: value = index)")
+    parser.add_argument("--split", action="append", help="NAME=A-B, NAME=a,b or NAME=@file")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out")
+
+
+def run(args: argparse.Namespace) -> int:
+    from weedseg.classes import DEFAULT_CLASSES
+    from weedseg.labels import import_labels, parse_rename
+
+    classes = model_classes(args.base) if args.base else DEFAULT_CLASSES
+    result = import_labels(
+        args.src,
+        args.out,
+        classes=classes,
+        rename=parse_rename(args.map),
+        fmt=args.format,
+        colors=args.colors,
+        values=args.values,
+        split_specs=args.split,
+        force=args.force,
+    )
+    print(result.summary())
+    print(f"classes: {', '.join(c.name for c in classes)}")
+    return 0
+
+
+def model_classes(path: str):
+    """The class list of a bundle or registry version (no torch), or of a checkpoint's sidecar."""
+    from pathlib import Path
+
+    from weedseg.bundle import MANIFEST_FILE, read_manifest
+    from weedseg.classes import ClassInfo
+    from weedseg.errors import WeedsegError
+
+    root = Path(path)
+    for bundle in (root, root / "bundle"):
+        if (bundle / MANIFEST_FILE).is_file():
+            return read_manifest(bundle).class_infos()
+    from weedseg.checkpoint import read_sidecar, resolve_checkpoint
+
+    classes = read_sidecar(resolve_checkpoint(root)).get("meta", {}).get("classes")
+    if not classes:
+        raise WeedsegError(f"{path}: no class list (give a fine-tuned model or a bundle)")
+    return tuple(ClassInfo.from_dict(c) for c in classes)
