@@ -31,7 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile", type=int, help="tile size (default: the bundle's)")
     parser.add_argument("--overlap", type=int, help="tile overlap in pixels (default: bundle's)")
     parser.add_argument("--batch", type=int, default=4, help="tiles per model call (default 4)")
-    parser.add_argument("--workers", type=int, default=2, help="decode/write threads (default 2)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="decode/write threads, or Ray actors with --ray (default 2)",
+    )
     parser.add_argument("--resume", action="store_true", help="skip images already finished")
     parser.add_argument("--include", action="append", default=[], help="keep matching globs")
     parser.add_argument("--exclude", action="append", default=[], help="drop matching globs")
@@ -42,7 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="0-based bands used as R,G,B for multi-band inputs (default: the first three)",
     )
     parser.add_argument(
-        "--providers", default="auto", help="auto (TensorRT > CUDA > CPU) or a list: cuda,cpu"
+        "--providers",
+        default="auto",
+        help="auto (bundle's TensorRT engine > TensorRT EP > CUDA EP > CPU), tensorrt-engine, "
+        "or a list such as cuda,cpu",
     )
     parser.add_argument("--int8", action="store_true", help="run the bundle's INT8 model")
     parser.add_argument("--threads", type=int, help="ONNX Runtime CPU threads")
@@ -69,7 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         const="local",
         metavar="ADDRESS",
-        help="run on Ray (an actor pool); no ADDRESS starts a local Ray instance",
+        help="run on Ray (an actor pool); no ADDRESS starts a local Ray instance "
+        "(put SOURCE before --ray)",
     )
 
 

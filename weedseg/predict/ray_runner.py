@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from weedseg.errors import WeedsegError
 from weedseg.predict.config import PredictConfig
 from weedseg.predict.records import RunState
 from weedseg.predict.sources import SourceItem
@@ -64,7 +65,10 @@ def run_ray(
     advance: Callable[[], None],
 ) -> None:
     """Predict `items` on a Ray actor pool of `config.workers` actors; record every result."""
-    import ray
+    try:
+        import ray
+    except ImportError as exc:
+        raise WeedsegError("--ray needs Ray: pip install 'weedseg[ray]'") from exc
 
     if not ray.is_initialized():
         address = None if config.ray == "local" else config.ray
