@@ -86,3 +86,20 @@ def test_predict_runs_without_torch(tmp_path) -> None:
     result = run_without_torch(tmp_path, "-m", "weedseg", "--help")
     assert result.returncode == 0, result.stderr
     assert "predict" in result.stdout
+
+
+def test_inference_install_declares_no_torch() -> None:
+    """Core + geo + serve + ray (what predict/serve need) list no torch-based package.
+
+    (`pip install --dry-run '.[geo]'` resolved to 25 packages without torch on 2026-11-25.)
+    """
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    requirements = project["dependencies"] + extras["geo"] + extras["serve"] + extras["ray"]
+    heavy = ("torch", "torchvision", "segmentation-models-pytorch", "torchmetrics")
+    names = {
+        r.split("=")[0].split("[")[0].split("<")[0].split(">")[0].strip() for r in requirements
+    }
+    assert not names & set(heavy)
