@@ -11,22 +11,32 @@ A run folder holds everything needed to understand and reproduce a run:
 
 Usage (the same under `torchrun`; only rank 0 writes):
 
-    dist = init_distributed()
-    device = resolve_device(cfg.device, dist)
-    run = RunDir(cfg.out, resume=cfg.resume, is_main=dist.is_main)
-    run.start(cfg)                                   # writes config.yaml (refuses a used folder)
-    state = run.load_state(model, optimizer, scheduler) if cfg.resume else None
-    step = state.step if state else 0
-    sampler = EpochSampler(len(ds), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
-    sampler.set_position(*divmod(step * cfg.batch, sampler.epoch_size))  # continue the data order
-    with run.progress(total=cfg.steps, initial=step) as bar:
-        ...  # train one step
-        bar.advance(images=cfg.batch * dist.world_size, loss=loss)
-        run.log(step, {"train/loss": loss, "train/lr": lr})
-        run.save(step, model, optimizer, scheduler, spec=spec, task="segmentation", meta=meta,
-                 every=cfg.checkpoint_every)
-        run.save_best(model, spec=spec, task="segmentation", meta=meta, score=miou)
-    run.close()
+    with distributed(cfg.device) as dist:            # joins torchrun's group if launched by it
+        log = main_rank_log(print, dist)
+        device = resolve_device(cfg.device, dist)
+        run = RunDir(cfg.out, resume=cfg.resume, is_main=dist.is_main)
+        run.start(cfg)                               # config.yaml (refuses a used folder)
+        model = prepare_model(model, device, dist)   # channels_last on CUDA, DDP if distributed
+        state = run.load_state(model, optimizer, scheduler) if cfg.resume else None
+        step = state.step if state else 0
+        sampler = EpochSampler(len(ds), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
+        sampler.set_position(*divmod(step * cfg.batch, sampler.epoch_size))  # same data order
+        loader = DataLoader(SeededSamples(ds), batch_size=cfg.batch, sampler=sampler)
+        bar = run.progress(total=cfg.steps, initial=step)
+        for batch in loader:                         # endless: stop at the budget
+            with autocast(device):                   # bf16 on CUDA, float32 on CPU
+                ...
+            step += 1
+            bar.advance(images=cfg.batch * dist.world_size, loss=loss)
+            run.log(step, {"train/loss": loss, "train/lr": lr})
+            if step % cfg.val_every == 0 or step == cfg.steps:  # last (+ step_N every N)
+                run.save(step, model, optimizer, scheduler, spec=spec, task="segmentation",
+                         meta=meta, every=cfg.checkpoint_every)
+                run.save_best(model, spec=spec, task="segmentation", meta=meta, score=miou)
+            if step == cfg.steps:
+                break
+        bar.close()
+        run.close()
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +107,25 @@ def close_distributed() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def distributed(device: str = "auto") -> Iterator[DistInfo]:
+    """`init_distributed` for the block, `close_distributed` after it, even on errors."""
+    info = init_distributed(device)
+    try:
+        yield info
+    finally:
+        close_distributed()
+
+
+def main_rank_log(log: Callable[[str], None], dist: DistInfo) -> Callable[[str], None]:
+    """`log` on rank 0, a silent sink elsewhere (one copy of every message)."""
+    return log if dist.is_main else _silent
+
+
+def _silent(message: str) -> None:
+    """Log sink for ranks other than 0."""
 
 
 def barrier() -> None:

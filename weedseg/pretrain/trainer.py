@@ -34,8 +34,8 @@ from weedseg.runs import (
     EpochSampler,
     RunDir,
     SeededSamples,
-    close_distributed,
-    init_distributed,
+    distributed,
+    main_rank_log,
     prepare_model,
     resolve_device,
     sample_seed,
@@ -53,15 +53,8 @@ class PretrainResult:
 
 def pretrain(cfg: PretrainConfig, log: Callable[[str], None] = print) -> PretrainResult:
     """Run (or resume) a pretraining run into `cfg.out`; return where and how fast."""
-    dist = init_distributed(cfg.device)
-    try:
-        return _pretrain(cfg, dist, log if dist.is_main else _quiet)
-    finally:
-        close_distributed()
-
-
-def _quiet(message: str) -> None:
-    pass
+    with distributed(cfg.device) as dist:
+        return _pretrain(cfg, dist, main_rank_log(log, dist))
 
 
 def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -> PretrainResult:
