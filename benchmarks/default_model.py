@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 from pathlib import Path
 
@@ -126,6 +127,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="timed runs per model")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--peer", default="lraspp", help="peer row (lraspp or none)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads")
     parser.add_argument(
         "--results",
         default=str(REPO / "benchmarks" / "results" / "default-model"),
@@ -143,12 +145,14 @@ def main() -> None:
         peer=None if args.peer == "none" else args.peer,
         runs=args.runs,
         warmup=args.warmup,
+        threads=args.threads,
         out=args.out,
     )
     bench = run_bench(config)
     rows = table_rows(bench, Path(args.results))
     command = "python benchmarks/default_model.py " + " ".join(
-        f"--{k} {v}" for k, v in (("presets", args.presets), ("runs", args.runs))
+        f"--{k} {v}"
+        for k, v in (("presets", args.presets), ("runs", args.runs), ("threads", args.threads))
     )
     text = markdown(rows, bench, command)
     out = Path(args.out)
