@@ -8,7 +8,12 @@ from pathlib import Path
 HELP = "Pretrain a segmenter on unlabeled images by masked reconstruction (selective masking)."
 
 # on/off knobs: --sparse / --no-sparse etc.
-_BOOLEAN_KNOBS = ("ramp", "norm_target", "sparse", "color_jitter")
+_BOOLEAN_KNOBS = {
+    "ramp": "easy-to-hard: the selected share grows from 0 (off)",
+    "norm_target": "masked loss against per-patch normalised targets (off)",
+    "sparse": "SparK-style masked convolution in the encoder (off)",
+    "color_jitter": "colour jitter on the crops (on)",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--init", help="start from this weedseg checkpoint or run folder")
     parser.add_argument("--seed", type=int)
-    knobs = parser.add_argument_group("experiment knobs")
+    knobs = parser.add_argument_group(
+        "experiment knobs", "more fields (score_size, crop_scale, warmup, ...) via --config"
+    )
     knobs.add_argument("--loss", choices=["paper", "masked"], help="paper: L1 + (1 - MS-SSIM)")
     knobs.add_argument("--selected-share", type=float, help="share of masked patches by difficulty")
     knobs.add_argument("--partitions", type=int, help="paper schedule partitions (10)")
@@ -44,9 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     knobs.add_argument("--log-every", type=int)
     knobs.add_argument("--image-every", type=int, help="write a reconstruction strip every N")
     knobs.add_argument("--checkpoint-every", type=int)
-    for name in _BOOLEAN_KNOBS:
+    for name, text in _BOOLEAN_KNOBS.items():
         flag = name.replace("_", "-")
-        knobs.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None)
+        knobs.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, help=text)
 
 
 def build_config(args: argparse.Namespace):
