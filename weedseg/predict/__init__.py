@@ -1,4 +1,16 @@
-"""`weedseg predict`: batch segmentation of image folders and orthomosaics with a model bundle."""
+"""`weedseg predict`: batch segmentation of image folders and orthomosaics with a model bundle.
+
+Outputs under OUT mirror the input tree (`field/day2/img.jpg` -> `OUT/day2/img.*`):
+- `<name>.mask.png`: class-index PNG (0 soil, 1 crop, 2 weed for the default classes);
+- `<name>.overlay.jpg`: class colours over the photo;
+- `<name>.weeds.geojson` (`--save geojson`): weed patches as polygons in pixel coordinates,
+  with `area_cm2` when `--gsd` is given;
+- for GeoTIFF orthomosaics: `<name>.classes.tif`, `<name>.weeds.geojson` (map coordinates,
+  `area_m2`) and `<name>.grid.geojson` (the prescription grid), see `weedseg.predict.geo`;
+- `summary.csv` (one row per image: size, class %, weed patches, EXIF GPS, ms), `errors.csv`
+  (path, reason), `predict.yaml` (the run's configuration) and `.weedseg/records/` (what
+  `--resume` reads: an input is skipped when its outputs exist and the file is unchanged).
+"""
 
 from weedseg.predict.config import PredictConfig
 from weedseg.predict.pipeline import run_predict
