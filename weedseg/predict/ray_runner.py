@@ -2,8 +2,8 @@
 
 Each actor loads one Predictor (a GPU each when the cluster has GPUs) and, per image, decodes,
 predicts and writes the outputs itself, exactly as the local pipeline does; the driver keeps the
-records and writes summary.csv / errors.csv. On a multi-node cluster OUT and the inputs must be on
-a filesystem every node sees.
+records and writes summary.csv / errors.csv. On a multi-node cluster every node needs weedseg
+installed and OUT, the inputs and the bundle on a filesystem it sees.
 """
 
 from __future__ import annotations
