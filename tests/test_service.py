@@ -184,6 +184,17 @@ def test_errors_are_json_with_the_right_code(
     assert r.json()["error"] == error and r.json()["detail"]
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF", "WEBP"])
+def test_pixel_limit_is_read_from_every_formats_header(client, fmt):
+    buffer = io.BytesIO()
+    options = {"compression": "tiff_adobe_deflate"} if fmt == "TIFF" else {}  # under 200 KB
+    Image.new("RGB", (700, 500), (90, 80, 60)).save(buffer, fmt, **options)  # 350,000 px
+    kind = f"image/{fmt.lower()}"
+    r = client.post("/v1/segment", content=buffer.getvalue(), headers={"content-type": kind})
+    assert r.status_code == 413 and r.json()["error"] == "too_many_pixels", r.text
+    assert "700x500" in r.json()["detail"]
+
+
 def test_truncated_images_are_400_not_half_decoded(client, image):
     for data, kind in (
         (png_bytes(image), "image/png"),
