@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from weedseg.cli import main
 from weedseg.commands.demo import STAGES
 
+TINY = ["--n", "72", "--size", "64", "--crop", "64", "--batch", "2", "--imgsz", "64"]
+TINY += ["--pretrain-steps", "4", "--finetune-steps", "2"]
 
-def test_tiny_demo_runs_and_lists_outputs(tmp_path: Path, capsys) -> None:
+
+@pytest.mark.slow
+def test_tiny_demo_runs_every_stage_and_writes_the_report(tmp_path: Path, capsys) -> None:
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--n", "4", "--size", "64"]) == 0
+    assert main(["demo", "--out", str(out), *TINY]) == 0
     printed = capsys.readouterr().out
-    assert (out / "data" / "dataset.yaml").is_file()
-    assert (out / "preview.png").stat().st_size > 1000
-    assert (out / "demo.yaml").is_file()
-    assert f"preview    {out / 'preview.png'}" in printed
     for number, (name, _) in enumerate(STAGES, 1):
         assert f"[{number}/{len(STAGES)}] {name} done" in printed
-    assert main(["demo", "--out", str(out), "--n", "4", "--size", "64"]) == 0  # reruns in place
+    assert f"Report: {(out / 'index.html').resolve()}" in printed
+    page = (out / "index.html").read_text()
+    for picture in ("preview.png", "evaluate/confusion_matrix.png", "http_overlay.jpg"):
+        assert f'src="{picture}"' in page
+        assert (out / picture).stat().st_size > 1000
+    assert "test mIoU" in page and "ONNX agreement with PyTorch" in page
+    assert (out / "bundle" / "model.int8.onnx").is_file()
+    assert (out / "predict" / "summary.csv").is_file()

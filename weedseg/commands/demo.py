@@ -8,10 +8,19 @@ predict, serve) append their stage to `STAGES`.
 from __future__ import annotations
 
 import argparse
+import html
+import shutil
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from weedseg.errors import WeedsegError
+
+DEMO_ARCH = "unet-mobilenetv3-lite"
 
 HELP = "Run the pipeline end to end on a small synthetic field dataset and say where outputs are."
 
@@ -21,16 +30,24 @@ class DemoConfig:
     """Everything the demo needs; saved as demo.yaml in the output folder."""
 
     out: Path = Path("runs/demo")
-    n: int = 32
-    size: int = 256
+    n: int = 96  # synthetic images (70% train: at least 50 calibrate the INT8 model)
+    size: int = 256  # image side in pixels
     seed: int = 0
+    arch: str = DEMO_ARCH
+    crop: int = 192  # training crop side
+    batch: int = 8
+    pretrain_steps: int = 240
+    finetune_steps: int = 240
+    imgsz: int = 256  # export size
+    int8: bool = True
 
 
 @dataclass
 class DemoState:
-    """What the stages produced so far: named output paths, shown to the user at the end."""
+    """What the stages produced so far: named output paths and numbers for the report."""
 
     outputs: dict[str, Path] = field(default_factory=dict)
+    numbers: dict[str, object] = field(default_factory=dict)
 
 
 Stage = tuple[str, Callable[[DemoConfig, DemoState], None]]
@@ -63,19 +80,261 @@ def stage_preview(config: DemoConfig, state: DemoState) -> None:
     state.outputs["preview"] = write_preview(state.outputs["dataset"], config.out / "preview.png")
 
 
+def stage_pretrain(config: DemoConfig, state: DemoState) -> None:
+    """Selective-masking pretraining on the train images (no labels used)."""
+    from weedseg.data.format import DatasetInfo
+    from weedseg.pretrain.config import PretrainConfig
+    from weedseg.pretrain.trainer import pretrain
+
+    info = DatasetInfo.load(state.outputs["dataset"])
+    pool = config.out / "pool"  # the train images only, as an unlabeled folder
+    shutil.rmtree(pool, ignore_errors=True)
+    pool.mkdir(parents=True)
+    for stem in info.split("train"):
+        shutil.copyfile(info.image_path(stem), pool / info.images[stem])
+    run = config.out / "pretrain"
+    shutil.rmtree(run, ignore_errors=True)
+    result = pretrain(
+        PretrainConfig(
+            images=str(pool),
+            out=str(run),
+            arch=config.arch,
+            masking="selective",
+            schedule="paper",
+            partitions=4,
+            size=config.crop,
+            batch=config.batch,
+            steps=config.pretrain_steps,
+            seed=config.seed,
+            image_every=max(1, config.pretrain_steps // 2),
+            workers=1,
+        )
+    )
+    state.outputs["pretrain"] = run
+    state.numbers["pretrain images/s"] = result.images_per_second
+
+
+def stage_finetune(config: DemoConfig, state: DemoState) -> None:
+    """Fine-tune the pretrained network for soil/crop/weed on the train labels."""
+    from weedseg.finetune.config import FinetuneConfig
+    from weedseg.finetune.trainer import run_finetune
+
+    run = config.out / "finetune"
+    shutil.rmtree(run, ignore_errors=True)
+    result = run_finetune(
+        FinetuneConfig(
+            data=str(state.outputs["dataset"]),
+            out=str(run),
+            init=str(state.outputs["pretrain"]),
+            arch=config.arch,
+            steps=config.finetune_steps,
+            batch=config.batch,
+            size=config.crop,
+            val_every=max(1, config.finetune_steps // 3),
+            seed=config.seed,
+            workers=1,
+        )
+    )
+    state.outputs["finetune"] = run
+    state.numbers["val mIoU (best)"] = result.best_miou
+
+
+def stage_evaluate(config: DemoConfig, state: DemoState) -> None:
+    """Evaluate on the test split at full resolution; write the report."""
+    from weedseg.evaluate.evaluator import EvaluateConfig, run_evaluate
+
+    out = config.out / "evaluate"
+    report = run_evaluate(
+        EvaluateConfig(
+            model=str(state.outputs["finetune"]),
+            data=str(state.outputs["dataset"]),
+            split="test",
+            out=str(out),
+            force=True,
+            progress=False,
+        )
+    )
+    state.outputs["evaluation"] = out / "report.md"
+    state.numbers["test mIoU"] = report["metrics"]["mIoU"]
+    for name, scores in report["metrics"]["per_class"].items():
+        state.numbers[f"test IoU {name}"] = scores["iou"]
+
+
+def stage_export(config: DemoConfig, state: DemoState) -> None:
+    """Export an ONNX bundle (FP32, and INT8 calibrated on the train images), verified."""
+    from export.config import ExportConfig
+    from export.pipeline import export_bundle
+
+    bundle = config.out / "bundle"
+    manifest = export_bundle(
+        ExportConfig(
+            source=str(state.outputs["finetune"]),
+            out=str(bundle),
+            imgsz=config.imgsz,
+            dynamic=True,
+            int8=config.int8,
+            calib=[str(state.outputs["dataset"])] if config.int8 else [],
+            force=True,
+        )
+    )
+    state.outputs["bundle"] = bundle
+    state.numbers["ONNX agreement with PyTorch"] = manifest.verification.get("agreement")
+    if manifest.int8:
+        for key in ("agreement", "miou_delta_points", "cpu_speedup"):
+            if key in manifest.int8:
+                state.numbers[f"INT8 {key}"] = manifest.int8[key]
+
+
+def stage_predict(config: DemoConfig, state: DemoState) -> None:
+    """Batch-predict the test images with the bundle (torch-free runtime)."""
+    from weedseg.data.format import DatasetInfo
+    from weedseg.predict.config import PredictConfig
+    from weedseg.predict.pipeline import run_predict
+
+    info = DatasetInfo.load(state.outputs["dataset"])
+    folder = config.out / "field_photos"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for stem in info.split("test"):
+        shutil.copyfile(info.image_path(stem), folder / info.images[stem])
+    out = config.out / "predict"
+    shutil.rmtree(out, ignore_errors=True)
+    code = run_predict(
+        PredictConfig(source=str(folder), model=str(state.outputs["bundle"]), out=str(out))
+    )
+    if code != 0:
+        raise WeedsegError(f"weedseg predict failed (exit {code}); see {out / 'errors.csv'}")
+    state.outputs["predictions"] = out / "summary.csv"
+
+
+def stage_serve(config: DemoConfig, state: DemoState) -> None:
+    """Start the HTTP service on 127.0.0.1, segment one image over HTTP, stop it."""
+    from weedseg.client import WeedsegClient
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "weedseg",
+            "serve",
+            "--model",
+            str(state.outputs["bundle"]),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+    )
+    try:
+        with WeedsegClient(f"http://127.0.0.1:{port}", timeout_s=30) as client:
+            deadline = time.monotonic() + 120
+            while not _ready(client):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise WeedsegError("the demo service did not become ready")
+                time.sleep(0.5)
+            photo = next(iter(sorted((config.out / "field_photos").iterdir())))
+            answer = client.segment(photo.read_bytes(), format="json", mask="none")
+            overlay = client.segment(photo.read_bytes(), format="overlay")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    (config.out / "http_overlay.jpg").write_bytes(overlay)
+    state.outputs["http overlay"] = config.out / "http_overlay.jpg"
+    state.numbers["HTTP weed instances"] = len(answer.get("instances", []))
+    state.numbers["HTTP class fractions"] = answer.get("fractions")
+
+
+def stage_report(config: DemoConfig, state: DemoState) -> None:
+    """Write index.html: the pictures and numbers of every stage on one page."""
+    from weedseg.atomic import write_atomic
+
+    out = config.out
+    pictures = [("dataset preview", out / "preview.png")]
+    pictures += [
+        ("reconstruction strip", p) for p in sorted((out / "pretrain" / "images").glob("*.png"))
+    ]
+    pictures += [
+        (p.stem.replace("_", " "), out / "evaluate" / f"{p.stem}.png")
+        for p in (Path("confusion_matrix"), Path("class_iou"))
+    ]
+    pictures += [
+        ("worst test image", p) for p in sorted((out / "evaluate" / "worst").glob("*.jpg"))
+    ]
+    pictures += [
+        ("predicted overlay", p) for p in sorted((out / "predict").rglob("*overlay*.jpg"))[:4]
+    ]
+    pictures += [("overlay over HTTP", out / "http_overlay.jpg")]
+    rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
+        for k, v in state.numbers.items()
+    )
+    figures = "".join(
+        f'<figure><img src="{html.escape(p.relative_to(out).as_posix())}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for caption, p in pictures
+        if p.is_file()
+    )
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>weedseg demo</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td{padding:2px 12px}"
+        "figure{display:inline-block;margin:8px}img{max-width:640px}</style>"
+        f"<h1>weedseg demo</h1><p>Synthetic field data, model {html.escape(config.arch)}. "
+        "Pipeline: synthetic data, selective-masking pretraining, fine-tuning, evaluation, "
+        "ONNX export (FP32 + INT8), batch prediction, HTTP service.</p>"
+        f"<h2>Numbers</h2><table>{rows}</table><h2>Pictures</h2>{figures}"
+    )
+    write_atomic(out / "index.html", page)
+    state.outputs["report"] = out / "index.html"
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ready(client) -> bool:
+    try:
+        return client.ready()
+    except OSError:
+        return False
+
+
 STAGES: list[Stage] = [
     ("synth", stage_synth),
     ("check", stage_check),
     ("preview", stage_preview),
+    ("pretrain", stage_pretrain),
+    ("finetune", stage_finetune),
+    ("evaluate", stage_evaluate),
+    ("export", stage_export),
+    ("predict", stage_predict),
+    ("serve", stage_serve),
+    ("report", stage_report),
 ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = DemoConfig()
-    parser.add_argument("--out", type=Path, default=defaults.out, help="output folder")
-    parser.add_argument("--n", type=int, default=defaults.n, help="synthetic images")
-    parser.add_argument("--size", type=int, default=defaults.size, help="image side in pixels")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed")
+    for item in fields(DemoConfig):
+        default = getattr(DemoConfig, item.name)
+        flag = "--" + item.name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            parser.add_argument(
+                flag, type=type(default), default=default, help=f"default {default}"
+            )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,7 +342,7 @@ def run(args: argparse.Namespace) -> int:
 
     from weedseg.atomic import write_atomic
 
-    config = DemoConfig(out=args.out, n=args.n, size=args.size, seed=args.seed)
+    config = DemoConfig(**{item.name: getattr(args, item.name) for item in fields(DemoConfig)})
     config.out.mkdir(parents=True, exist_ok=True)
     saved = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     write_atomic(config.out / "demo.yaml", yaml.safe_dump(saved, sort_keys=False))
@@ -97,5 +356,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{number}/{len(STAGES)}] {name} done in {time.perf_counter() - began:.1f} s")
     print(f"demo finished in {time.perf_counter() - start:.1f} s; outputs:")
     for name, path in state.outputs.items():
-        print(f"  {name:<10} {path}")
+        print(f"  {name:<12} {path}")
+    print(f"Report: {state.outputs['report'].resolve()}")
     return 0
