@@ -5,8 +5,9 @@ with PyTorch on the test images, INT8 mIoU on the test split vs FP32, and the CP
         --calib /work/data/cwfid /work/data/peanut --out /tmp/cwfid-bundle
 
 CWFID has 39 training images, below the 50 the INT8 calibration requires, so calibration
-also draws on another field dataset (peanut, train split). Prints a markdown table for
-benchmarks/RESULTS.md; every figure is also in the bundle's weedseg.json.
+also draws on another field dataset (peanut, train split); each source gives half the tiles.
+Prints a markdown table for benchmarks/RESULTS.md; every figure is also in the bundle's
+weedseg.json.
 """
 
 from __future__ import annotations

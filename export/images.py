@@ -1,5 +1,5 @@
-"""Images for export-time verification and INT8 calibration: real ones from a folder or a
-weedseg dataset, or synthetic ones, all brought to the export size."""
+"""Images for export-time verification and INT8 calibration: real ones from folders or weedseg
+datasets (whole-image centre crops, or the tiles the runtime would cut), or synthetic ones."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 from weedseg.data.format import DATASET_FILE, DatasetInfo, find_images
 from weedseg.errors import WeedsegError
 from weedseg.imageio import ImageReadError, read_image, read_mask
+from weedseg.tiling import tile_starts
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,44 @@ def read_fitted(paths: list[Path], height: int, width: int) -> tuple[list[np.nda
             skipped.append(str(exc))
             print(f"skipped: {exc}", file=sys.stderr)
     return images, skipped
+
+
+def runtime_tiles(image: np.ndarray, size: int, overlap: int) -> list[np.ndarray]:
+    """The size x size windows the runtime cuts from this image, at full resolution (an image
+    smaller than a tile gives one, scaled up to cover it)."""
+    height, width = image.shape[:2]
+    if height < size or width < size:
+        return [fit_to_size(image, size, size)]
+    return [
+        image[y : y + size, x : x + size]
+        for y in tile_starts(height, size, overlap)
+        for x in tile_starts(width, size, overlap)
+    ]
+
+
+def calibration_tiles(
+    sources: list[ImageSource], n: int, size: int, overlap: int
+) -> tuple[list[np.ndarray], int]:
+    """About `n` runtime tiles, an equal share from each source, spread over its images and
+    over the windows of each image; returns (tiles, number of images they come from)."""
+    share = -(-n // len(sources))
+    tiles, used = [], 0
+    for source in sources:
+        picked = evenly_spaced(len(source.images), share)
+        per_image = -(-share // max(len(picked), 1))
+        taken = []
+        for k, i in enumerate(picked):
+            try:
+                image = read_image(source.images[i])
+            except ImageReadError as exc:
+                print(f"skipped: {exc}", file=sys.stderr)
+                continue
+            used += 1
+            windows = runtime_tiles(image, size, overlap)
+            windows = windows[k % len(windows) :] + windows[: k % len(windows)]  # vary the spot
+            taken += [windows[j] for j in evenly_spaced(len(windows), per_image)]
+        tiles += [taken[j] for j in evenly_spaced(len(taken), share)]
+    return tiles, used
 
 
 def read_labeled(source: ImageSource, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
