@@ -146,6 +146,7 @@ def main() -> None:
         runs=args.runs,
         warmup=args.warmup,
         threads=args.threads,
+        interleave_models=True,  # every model sees the same load: this table compares models
         out=args.out,
     )
     bench = run_bench(config)

@@ -164,7 +164,7 @@ def test_bench_checkpoint_and_static_bundle(tmp_path):
     config = BenchConfig(
         models=[str(stem), str(bundle)], sizes=[64], batches=[1, 2],
         backends=["ort", "ort-int8"], peer=None, runs=1, warmup=0, threads=1,
-        gemm_size=64, calib_n=1, out=str(tmp_path / "out"),
+        gemm_size=64, calib_n=1, interleave_models=True, out=str(tmp_path / "out"),
     )  # fmt: skip
     rows = {(r["model"], r["backend"], r["batch"]): r for r in run_bench(config)["rows"]}
     assert rows[("ck", "ort", 2)]["status"] == "ok"  # a checkpoint is exported dynamic

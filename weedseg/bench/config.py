@@ -26,6 +26,7 @@ class BenchConfig:
     channels_last: bool = False  # torch backends: channels_last memory format
     calib_n: int = 8  # synthetic images for an on-the-fly INT8 graph (speed only)
     gemm_size: int = 2048  # side of the square GEMM that measures the FP32 peak
+    interleave_models: bool = False  # time every model's cases in shared rounds
     out: str = "runs/bench"
 
     def validate(self) -> None:

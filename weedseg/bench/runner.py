@@ -2,7 +2,9 @@
 
 Per case (subject, size, batch) each backend is loaded and warmed up on its own while the peak
 resident memory it adds is recorded; the timed runs then alternate between the loaded backends in
-short rounds, so a burst of load from other processes hits every backend alike.
+short rounds, so a burst of load from other processes hits every backend alike. With
+`interleave_models` the rounds run over every case of every model at once (all loaded together:
+more memory, but models compared on a busy machine see the same load).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -145,10 +148,19 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def measure_case(
+@dataclass
+class Case:
+    """One (subject, size, batch): its rows and the loaded backends still to be timed."""
+
+    rows: dict[str, dict[str, Any]]
+    runners: dict[str, Callable[[], object]]
+    timings: dict[str, Timing]
+
+
+def load_case(
     subject: Subject, size: int, batch: int, gflops: float, config: BenchConfig, workdir: Path
-) -> list[dict[str, Any]]:
-    """Rows for every backend on one (subject, size, batch)."""
+) -> Case:
+    """Load and warm up every backend on one (subject, size, batch)."""
     inputs = _case_inputs(subject, batch, size)
     rows: dict[str, dict[str, Any]] = {}
     runners: dict[str, Callable[[], object]] = {}
@@ -164,15 +176,27 @@ def measure_case(
         } | facts
         if run is not None:
             runners[backend] = run
-    timings = {backend: Timing() for backend in runners}
-    for round_index in range(math.ceil(config.runs / ROUND_RUNS)):
-        count = min(ROUND_RUNS, config.runs - round_index * ROUND_RUNS)
-        for backend, run in runners.items():
-            timings[backend].add(run, count)
+    return Case(rows, runners, {backend: Timing() for backend in runners})
+
+
+def time_cases(cases: list[Case], runs: int) -> None:
+    """Timed runs in rounds that alternate between every loaded backend of `cases`."""
+    for round_index in range(math.ceil(runs / ROUND_RUNS)):
+        count = min(ROUND_RUNS, runs - round_index * ROUND_RUNS)
+        for case in cases:
+            for backend, run in case.runners.items():
+                case.timings[backend].add(run, count)
+
+
+def finish_case(case: Case) -> list[dict[str, Any]]:
+    """The case's rows with their speed figures; its backends are released."""
+    timings = case.timings
     torch_ms = timings["torch"].median_ms if "torch" in timings else None
     for backend, timing in timings.items():
-        rows[backend] |= _speed(timing, batch, size, gflops, torch_ms)
-    return list(rows.values())
+        row = case.rows[backend]
+        row |= _speed(timing, row["batch"], row["size"], row["gflop_per_image"], torch_ms)
+    case.runners.clear()
+    return list(case.rows.values())
 
 
 def _speed(
@@ -207,6 +231,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     peak_before = measure_fp32_peak(config.threads, config.gemm_size)
     print(f"FP32 peak ({peak_before['method']}): {peak_before['peak_gflops']} GFLOP/s", flush=True)
     rows: list[dict[str, Any]] = []
+    pending: list[Case] = []  # loaded, not yet timed
     subject_facts = []
     with tempfile.TemporaryDirectory(prefix="weedseg-bench-") as tmp:
         workdir = Path(tmp)
@@ -218,10 +243,10 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             subject_facts.append(_subject_facts(subject, gflops))
             for size in config.sizes:
                 for batch in config.batches:
-                    case = measure_case(subject, size, batch, gflops[size], config, workdir)
-                    for row in case:
-                        print("  " + _progress_line(row), flush=True)
-                    rows.extend(case)
+                    pending.append(load_case(subject, size, batch, gflops[size], config, workdir))
+                    if not config.interleave_models:
+                        rows += _timed(pending, config.runs)
+        rows += _timed(pending, config.runs)
     peak_after = measure_fp32_peak(config.threads, config.gemm_size)
     peak = max(peak_before["peak_gflops"], peak_after["peak_gflops"])
     for row in rows:
@@ -237,6 +262,16 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         "subjects": subject_facts,
         "rows": rows,
     }
+
+
+def _timed(pending: list[Case], runs: int) -> list[dict[str, Any]]:
+    """Time and finish the pending cases (emptying the list); print their rows."""
+    time_cases(pending, runs)
+    rows = [row for case in pending for row in finish_case(case)]
+    pending.clear()
+    for row in rows:
+        print(f"  {row['model']}: " + _progress_line(row), flush=True)
+    return rows
 
 
 def _subject_facts(subject: Subject, gflops: dict[int, float]) -> dict[str, Any]:

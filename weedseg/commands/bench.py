@@ -51,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gemm-size", type=int, default=2048, help="side of the GEMM measuring the FP32 peak"
     )
+    parser.add_argument(
+        "--interleave-models",
+        action="store_true",
+        help="load every model at once and time them in shared rounds (fairer on a busy machine)",
+    )
     parser.add_argument("--out", default="runs/bench", help="folder for bench.json and bench.md")
 
 
@@ -68,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         channels_last=args.channels_last,
         calib_n=args.calib_n,
         gemm_size=args.gemm_size,
+        interleave_models=args.interleave_models,
         out=args.out,
     )
     if args.threads:
