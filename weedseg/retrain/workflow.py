@@ -269,24 +269,21 @@ def _evaluate(cfg: RetrainConfig, base: BaseModel, out: Path, finetune: dict) ->
 
 def _export(cfg: RetrainConfig, out: Path) -> dict:
     """The new model as a verified bundle (dynamic sizes, checked on farm images)."""
-    import torch
-
     from export.config import ExportConfig
     from export.pipeline import export_bundle
 
-    with torch.no_grad():  # restores the caller's grad mode, which the export switches off
-        manifest = export_bundle(
-            ExportConfig(
-                source=str(out / "finetune"),
-                out=str(out / "bundle"),
-                imgsz=cfg.export_size,
-                dynamic=True,
-                min_size=min(64, cfg.export_size),
-                max_size=max(1024, cfg.export_size),
-                name=out.name,
-                verify=str(out / "data"),
-                verify_n=4,
-                force=True,
-            )
+    manifest = export_bundle(
+        ExportConfig(
+            source=str(out / "finetune"),
+            out=str(out / "bundle"),
+            imgsz=cfg.export_size,
+            dynamic=True,
+            min_size=min(64, cfg.export_size),
+            max_size=max(1024, cfg.export_size),
+            name=out.name,
+            verify=str(out / "data"),
+            verify_n=4,
+            force=True,
         )
+    )
     return {"bundle": str(out / "bundle"), "model_sha256": manifest.files["model.onnx"]}
