@@ -4,8 +4,8 @@ gains in CPU speed.
 Per-channel symmetric int8 weights; activations depend on the target (benchmarks/
 export_int8_targets.py, ResNet-18 U-Net at 512x512 on this project's CPU): for ONNX Runtime on
 CPU, asymmetric uint8 activations (1.54x faster than FP32; symmetric int8 ones ran at 0.89x);
-for TensorRT, symmetric int8 activations (TensorRT needs zero points of 0). The input normalisation, the first and last Conv and the
-softmax/argmax head stay float (`float_nodes`).
+for TensorRT, symmetric int8 activations (TensorRT needs zero points of 0). The input
+normalisation, the first and last Conv and the softmax/argmax head stay float (`float_nodes`).
 """
 
 from __future__ import annotations
