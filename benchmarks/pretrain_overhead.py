@@ -74,7 +74,7 @@ def main() -> None:
             knobs = ARMS[name]
             cfg = PretrainConfig(
                 images=str(images),
-                out=str(Path(tmp) / name),
+                out=str(Path(tmp) / f"{len(rows)}-{name}"),
                 arch=args.arch,
                 steps=args.steps,
                 batch=args.batch,
@@ -120,7 +120,8 @@ def write_section(args: argparse.Namespace, table: str) -> None:
             f"{args.size} px crops, batch {args.batch}, {args.steps} optimizer steps per arm, "
             f"torch threads 2, {args.workers} loader worker(s); whole runs (model build, "
             "normalisation pass, scoring, checkpoints included). CPU time is this process's "
-            "(all of the work with 0 loader workers), so other jobs' load barely moves it.",
+            "(all of the work with 0 loader workers); contention inflates it too (spinning "
+            "OpenMP threads), so on a shared machine both columns carry the load's noise.",
             "",
             table,
             "",
