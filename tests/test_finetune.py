@@ -133,3 +133,14 @@ def test_auto_class_weights_follow_inverse_sqrt_frequency():
     assert weights[1] / weights[0] == pytest.approx(3.0)  # 9x rarer -> 3x heavier
     assert (counts / counts.sum() * weights).sum() == pytest.approx(1.0)  # mean pixel weight 1
     assert weights[2] == weights[1]  # absent class: the largest weight
+
+
+def test_crop_scale_flag_reaches_the_config_and_rejects_bad_ranges() -> None:
+    from weedseg.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["finetune", "--data", "d", "--out", "o", "--crop-scale", "0.02,0.12"])
+    assert args.crop_scale == (0.02, 0.12)
+    assert FinetuneConfig(data="d", out="o", crop_scale=[0.02, 0.12]).crop_scale == (0.02, 0.12)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["finetune", "--data", "d", "--out", "o", "--crop-scale", "0.5,0.1"])

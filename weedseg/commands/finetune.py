@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     length.add_argument("--epochs", type=float, help="passes over the train images (sets steps)")
     parser.add_argument("--batch", type=int, default=d["batch"], help="images per step per GPU")
     parser.add_argument("--size", type=int, default=d["size"], help="training crop size (x32)")
+    parser.add_argument(
+        "--crop-scale",
+        type=_scale_range,
+        default=d["crop_scale"],
+        help="MIN,MAX share of the image area per training crop (default 0.25,1.0)",
+    )
     parser.add_argument("--lr", type=float, default=d["lr"], help="AdamW peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=d["weight_decay"])
     parser.add_argument("--warmup", type=int, default=d["warmup"], help="warmup steps")
@@ -57,6 +63,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=d["workers"], help="data loader workers")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d["device"])
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+
+
+def _scale_range(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(",")
+    try:
+        scale = (float(low), float(high))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected MIN,MAX (e.g. 0.02,0.12), got {text!r}"
+        ) from None
+    if not 0 < scale[0] <= scale[1] <= 1:
+        raise argparse.ArgumentTypeError(f"need 0 < MIN <= MAX <= 1, got {text!r}")
+    return scale
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,6 +19,10 @@ class FinetuneConfig:
     epochs: float | None = None  # passes over the train images, converted to steps
     batch: int = 8  # images per step (per process under torchrun)
     size: int = 256  # square training crop, multiple of 32
+    # RandomResizedCrop's share of the image area per crop. The default shrinks whole photos into
+    # the crop; evaluation runs at full resolution, so on large photos pass a small range that
+    # keeps plants near their native scale (CWFID 1296x966 at 192 px: about 0.015-0.12).
+    crop_scale: tuple[float, float] = (0.25, 1.0)
     lr: float = 1e-3  # AdamW peak learning rate (linear warmup, cosine decay to 0)
     weight_decay: float = 1e-4
     warmup: int = 50  # warmup steps
@@ -37,3 +41,6 @@ class FinetuneConfig:
     workers: int = 2  # DataLoader worker processes
     device: str = "auto"  # auto | cpu | cuda
     resume: bool = False  # continue the run in `out` from checkpoints/last
+
+    def __post_init__(self) -> None:
+        self.crop_scale = tuple(float(v) for v in self.crop_scale)  # YAML gives a list

@@ -140,7 +140,9 @@ def train_loader(
     """Endless shuffled batches of augmented crops; the sampler can be repositioned to resume."""
     from weedseg.data.loaders import LabeledDataset
 
-    dataset = LabeledDataset(info, list(stems), size=config.size, train=True, seed=config.seed)
+    dataset = LabeledDataset(
+        info, list(stems), size=config.size, train=True, scale=config.crop_scale, seed=config.seed
+    )
     sampler = EpochSampler(len(dataset), seed=config.seed, rank=rank, world_size=world_size)
     loader = torch.utils.data.DataLoader(
         SeededSamples(dataset),
