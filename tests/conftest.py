@@ -19,3 +19,14 @@ def shared_dataset(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"real dataset {name} not found at {path} (only on the project's machines)")
     return path
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """Run a test with one torch thread (tiny models gain nothing from more; 2 shared cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -7,7 +7,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 from labeled_datasets import MEAN, STD, colour_rule_model, write_colour_dataset
 
 from weedseg.classes import IGNORE_INDEX
@@ -18,12 +17,7 @@ from weedseg.imageio import read_mask, write_image
 REPORT_FILES = ("report.json", "report.md", "confusion_matrix.png", "class_iou.png")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture()

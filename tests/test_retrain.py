@@ -62,13 +62,12 @@ def shifted(tmp_path_factory):
         ),
         log=quiet,
     )  # fmt: skip
-    with torch.no_grad():
-        export_bundle(
-            ExportConfig(
-                source=str(base_run), out=str(root / "base_bundle"), imgsz=64, dynamic=True,
-                min_size=32, max_size=128, verify_n=2,
-            )
-        )  # fmt: skip
+    export_bundle(
+        ExportConfig(
+            source=str(base_run), out=str(root / "base_bundle"), imgsz=64, dynamic=True,
+            min_size=32, max_size=128, verify_n=2,
+        )
+    )  # fmt: skip
     yield base_run, root / "base_bundle", farm, root
     torch.set_num_threads(threads)
 
