@@ -86,7 +86,7 @@ def bare_images_per_second(predictor, seconds: float) -> tuple[float, float, int
     )
     tiles = np.random.default_rng(0).integers(0, 256, (batch, tile, tile, 3), dtype=np.uint8)
     feed = {predictor.session.get_inputs()[0].name: predictor._preprocess(tiles)}  # noqa: SLF001
-    output = ["probs"]
+    output = ["labels"]  # what `weedseg predict` asks the model for
     predictor.session.run(output, feed)
     done, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
@@ -106,16 +106,21 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--bare-seconds", type=float, default=30.0)
+    parser.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: all)")
     args = parser.parse_args()
 
     from weedseg.infer import Predictor
     from weedseg.predict import PredictConfig, run_predict
+    from weedseg.predict.pipeline import make_predictor
 
     with tempfile.TemporaryDirectory(prefix="weedseg-throughput-") as tmp:
         work = Path(tmp)
         bundle = args.model or export_preset(args.preset, work / "bundle", args.layout, args.tile)
         folder = make_folder(work, args.images)
-        predictor = Predictor.from_bundle(bundle, tile=args.tile, batch_size=args.batch)
+        # the bare model at its best (ONNX Runtime threads spinning), the pipeline as shipped
+        predictor = Predictor.from_bundle(
+            bundle, tile=args.tile, batch_size=args.batch, threads=args.threads
+        )
         predictor.warmup()
         print(f"model: {predictor.describe()}")
         tiles_s, bare_img_s, per_image = bare_images_per_second(predictor, args.bare_seconds)
@@ -128,9 +133,10 @@ def main() -> None:
             tile=args.tile,
             batch=args.batch,
             workers=args.workers,
+            threads=args.threads,
         )
         started = time.perf_counter()
-        code = run_predict(config, predictor)
+        code = run_predict(config, make_predictor(config))
         elapsed = time.perf_counter() - started
         pipeline_img_s = args.images / elapsed
         print(f"pipeline: {args.images} images in {elapsed:.1f}s = {pipeline_img_s:.3f} images/s")

@@ -82,6 +82,9 @@ def test_no_seams_in_uniform_region(bundle) -> None:
     inner = prediction.probs[:, 30:170, 30:230]  # away from the region's own edges
     assert (prediction.labels[30:170, 30:230] == 2).all()
     assert np.ptp(inner, axis=(1, 2)).max() < 1e-4
+    stitched = Predictor.from_bundle(bundle, tile=64, overlap=16).predict(image)
+    assert stitched.probs is None
+    np.testing.assert_array_equal(stitched.labels, prediction.labels)
 
 
 def test_static_bundle_refuses_other_tile(tmp_path) -> None:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from weedseg.tiling import blend_window, edge_ramp, pad_image, predict_tiled, round_up, tile_starts
+from weedseg.tiling import (
+    blend_window,
+    edge_ramp,
+    pad_image,
+    predict_tiled,
+    predict_tiled_labels,
+    round_up,
+    tile_starts,
+    window_cores,
+)
 
 
 def _colour_probs(tiles: np.ndarray) -> np.ndarray:
@@ -62,3 +71,30 @@ def test_predict_tiled_is_exact_for_a_context_free_model(shape) -> None:
 def test_predict_tiled_rejects_odd_tile() -> None:
     with pytest.raises(ValueError, match="multiple of 32"):
         predict_tiled(np.zeros((10, 10, 3), np.uint8), _colour_probs, 3, tile=100)
+
+
+def test_window_cores_partition_the_axis() -> None:
+    for length, tile, overlap in [(300, 64, 16), (129, 64, 16), (1024, 512, 64), (64, 64, 16)]:
+        starts = tile_starts(length, tile, overlap)
+        cores = window_cores(starts, tile, length)
+        assert cores[0][0] == 0 and cores[-1][1] == length
+        assert all(a[1] == b[0] for a, b in zip(cores, cores[1:], strict=False))
+        for start, (lo, hi) in zip(starts, cores, strict=True):
+            assert start <= lo < hi <= start + tile  # each core lies inside its window
+            # an inner edge is at least overlap/2 away from the window's own edge
+            assert lo == 0 or lo - start >= overlap // 2
+            assert hi == length or start + tile - hi >= overlap // 2
+
+
+@pytest.mark.parametrize("shape", [(40, 50), (300, 410), (129, 64)])
+def test_predict_tiled_labels_is_exact_for_a_context_free_model(shape) -> None:
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+
+    def run_labels(tiles: np.ndarray) -> np.ndarray:
+        assert len(tiles) <= 3 and tiles.shape[1] % 32 == 0 and tiles.shape[2] % 32 == 0
+        return _colour_probs(tiles).argmax(axis=1).astype(np.uint8)
+
+    labels = predict_tiled_labels(image, run_labels, tile=64, overlap=16, batch_size=3)
+    assert labels.shape == shape and labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels, _colour_probs(image[None])[0].argmax(axis=0))

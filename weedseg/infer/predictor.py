@@ -2,7 +2,8 @@
 
 The bundle's manifest says everything needed: input layout and dtype, normalisation, classes,
 static or dynamic shapes, default tile. Small images are padded to a multiple of 32 and run in
-one pass; large ones go through `weedseg.tiling.predict_tiled` (overlapping, blended tiles).
+one pass; large ones are cut into overlapping tiles (`weedseg.tiling`): stitched class maps
+when only labels are wanted, blended probabilities when probabilities are asked for.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from weedseg.classes import ClassInfo
 from weedseg.errors import WeedsegError
 from weedseg.infer.analysis import class_fractions
 from weedseg.infer.prediction import Prediction
-from weedseg.tiling import SIZE_MULTIPLE, pad_image, predict_tiled, round_up
+from weedseg.tiling import SIZE_MULTIPLE, pad_image, predict_tiled, predict_tiled_labels, round_up
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 PROVIDER_ALIASES = {
@@ -173,7 +174,9 @@ class Predictor:
         self.batch_size = max(1, batch_size)
         self._input = session.get_inputs()[0]
         self._nhwc = manifest.input.layout.upper() == "NHWC"
-        self._output = "probs" if "probs" in [o.name for o in session.get_outputs()] else "labels"
+        outputs = [o.name for o in session.get_outputs()]
+        self._output = "probs" if "probs" in outputs else "labels"
+        self._has_labels = "labels" in outputs  # argmax inside the graph
         batch_dim, height, width = (
             self._input.shape[:3] if self._nhwc else [self._input.shape[i] for i in (0, 2, 3)]
         )
@@ -196,13 +199,16 @@ class Predictor:
         overlap: int | None = None,
         batch_size: int = 4,
         threads: int | None = None,
+        spinning: bool = True,
     ) -> Predictor:
         """Load and verify a bundle folder and open an inference session on it.
 
         `providers="auto"`: the bundle's TensorRT engine when it matches this GPU and TensorRT,
         else ONNX Runtime with TensorRT EP > CUDA EP > CPU, whichever work here; or name them
         ("tensorrt-engine", "cuda,cpu", ...). `precision="int8"` runs the INT8 model (or engine);
-        `threads` caps ONNX Runtime's CPU threads.
+        `threads` caps ONNX Runtime's CPU threads; `spinning=False` lets them sleep between
+        operators instead of busy-waiting, which frees the cores for the decode and write threads
+        of a batch pipeline (a latency-bound server keeps the default).
         """
         import onnxruntime as ort
 
@@ -219,6 +225,8 @@ class Predictor:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = _engine_session(bundle, providers, precision)
         if session is None:
             chosen = resolve_providers(providers)
@@ -283,8 +291,23 @@ class Predictor:
         x = tiles.astype(np.float32) * self._scale + self._shift  # [N, h, w, 3]
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # [N, 3, h, w]
 
+    def _run_labels(self, tiles: np.ndarray, clock: _Clock) -> np.ndarray:
+        """tiles [N, h, w, 3] uint8 -> class ids [N, h, w] uint8 (the graph's own argmax)."""
+        if not self._has_labels:
+            return np.stack([argmax_classes(p) for p in self._run_batch(tiles, clock)])
+        return self._run(tiles, clock, "labels")
+
     def _run_batch(self, tiles: np.ndarray, clock: _Clock) -> np.ndarray:
         """tiles [N, h, w, 3] uint8 -> probabilities [N, K, h, w] float32."""
+        out = self._run(tiles, clock, self._output)
+        if self._output == "labels":  # no probabilities exported: blend one-hot votes
+            out = (out[:, None] == np.arange(self.num_classes)[None, :, None, None]).astype(
+                np.float32
+            )
+        return out
+
+    def _run(self, tiles: np.ndarray, clock: _Clock, output: str) -> np.ndarray:
+        """tiles [N, h, w, 3] uint8 -> the model's `output` for them, cropped to h x w."""
         count, height, width = tiles.shape[:3]
         full_h, full_w = self._model_size(height, width)
         if (full_h, full_w) != (height, width):
@@ -299,22 +322,18 @@ class Predictor:
             t0 = time.perf_counter()
             x = self._preprocess(chunk)
             t1 = time.perf_counter()
-            out = self.session.run([self._output], {self._input.name: x})[0]
+            out = self.session.run([output], {self._input.name: x})[0]
             clock.pre += (t1 - t0) * 1000
             clock.inference += (time.perf_counter() - t1) * 1000
             outputs.append(out[: min(step, count - start)])
         out = np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
-        if self._output == "labels":  # no probabilities exported: blend one-hot votes
-            out = (out[:, None] == np.arange(self.num_classes)[None, :, None, None]).astype(
-                np.float32
-            )
-        return out[:, :, :height, :width]  # [N, K, h, w]
+        return out[..., :height, :width]  # [N, K, h, w] probs or [N, h, w] labels
 
     def _finish(
-        self, probs: np.ndarray, clock: _Clock, started: float, return_probs: bool
+        self, labels: np.ndarray, probs: np.ndarray | None, clock: _Clock, started: float
     ) -> Prediction:
-        """probs [K, H, W] -> Prediction with labels, fractions and timings."""
-        labels = probs.argmax(axis=0).astype(np.uint8)  # [H, W]
+        """Class map [H, W] (and probs [K, H, W] when asked for) -> Prediction with fractions
+        and timings."""
         fractions = class_fractions(labels, self.classes)
         total = (time.perf_counter() - started) * 1000
         timings = {
@@ -322,21 +341,25 @@ class Predictor:
             "inference": clock.inference,
             "post": max(total - clock.pre - clock.inference, 0.0),
         }
-        return Prediction(labels, probs if return_probs else None, fractions, timings)
+        return Prediction(labels, probs, fractions, timings)
 
     def predict(self, image: np.ndarray, return_probs: bool = False) -> Prediction:
-        """Segment one HxWx3 uint8 RGB image; the class map has the image's size."""
+        """Segment one HxWx3 uint8 RGB image; the class map has the image's size.
+
+        Without `return_probs` the tiles' own class maps are stitched; with it, their
+        probabilities are blended and the class map is their argmax.
+        """
         _check_image(image)
         started, clock = time.perf_counter(), _Clock()
-        probs = predict_tiled(
-            image,
-            functools.partial(self._run_batch, clock=clock),
-            self.num_classes,
-            tile=self.tile,
-            overlap=self.overlap,
-            batch_size=self.batch_size,
-        )
-        return self._finish(probs, clock, started, return_probs)
+        tiling = {"tile": self.tile, "overlap": self.overlap, "batch_size": self.batch_size}
+        if not return_probs:
+            run_labels = functools.partial(self._run_labels, clock=clock)
+            return self._finish(
+                predict_tiled_labels(image, run_labels, **tiling), None, clock, started
+            )
+        run_batch = functools.partial(self._run_batch, clock=clock)
+        probs = predict_tiled(image, run_batch, self.num_classes, **tiling)
+        return self._finish(argmax_classes(probs), probs, clock, started)
 
     def predict_batch(
         self, images: Sequence[np.ndarray], return_probs: bool = False
@@ -351,24 +374,43 @@ class Predictor:
                 groups.setdefault((round_up(height), round_up(width)), []).append(i)
             else:
                 results[i] = self.predict(image, return_probs)
+        run = self._run_batch if return_probs else self._run_labels
         for (full_h, full_w), indices in groups.items():
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
                 clock = _Clock()
                 tiles = np.stack([pad_image(images[i], full_h, full_w) for i in chunk])
-                probs = self._run_batch(tiles, clock)  # [n, K, full_h, full_w]
+                out = run(tiles, clock)  # [n, K, full_h, full_w] probs or [n, full_h, full_w]
                 share = _Clock(clock.pre / len(chunk), clock.inference / len(chunk))
-                for i, image_probs in zip(chunk, probs, strict=True):
+                for i, image_out in zip(chunk, out, strict=True):
                     height, width = images[i].shape[:2]
                     # each image is charged its share of the batch, then its own post-processing
                     started = time.perf_counter() - (share.pre + share.inference) / 1000
-                    cropped = np.ascontiguousarray(image_probs[:, :height, :width])
-                    results[i] = self._finish(cropped, share, started, return_probs)
+                    cropped = np.ascontiguousarray(image_out[..., :height, :width])
+                    if return_probs:
+                        results[i] = self._finish(argmax_classes(cropped), cropped, share, started)
+                    else:
+                        results[i] = self._finish(cropped, None, share, started)
         return results  # type: ignore[return-value]
 
     def warmup(self) -> None:
         """Run one tile so the first real request does not pay for lazy initialisation."""
         self._run_batch(np.zeros((1, self.tile, self.tile, 3), dtype=np.uint8), _Clock())
+
+
+def argmax_classes(probs: np.ndarray) -> np.ndarray:
+    """probs [K, H, W] -> class ids [H, W] uint8; first class wins ties, like np.argmax.
+
+    Whole-plane arithmetic, one pass per class: 3 ms instead of `argmax(axis=0)`'s 24 ms for
+    3 x 966 x 1296 on this project's CPU (argmax strides across the planes for every pixel).
+    """
+    labels = np.zeros(probs.shape[1:], dtype=np.uint8)
+    best = probs[0].copy()
+    for k in range(1, probs.shape[0]):
+        better = np.greater(probs[k], best).view(np.uint8)  # 0/1
+        labels += better * (np.uint8(k) - labels)  # uint8 wraps: labels becomes k where better
+        np.maximum(best, probs[k], out=best)
+    return labels
 
 
 def _check_image(image: np.ndarray) -> None:

@@ -27,9 +27,14 @@ def overlay(
     image: np.ndarray, labels: np.ndarray, classes: Sequence[ClassInfo], alpha: float = 0.5
 ) -> np.ndarray:
     """Blend the class colours over the photo (HxWx3 RGB); the first class (soil) stays clear."""
-    colours = colorize(labels, classes)
+    # cv2.LUT + copyTo: 5 ms for a 1296x966 photo, where fancy indexing + np.where took 30
+    labels = np.ascontiguousarray(labels, dtype=np.uint8)
+    table = palette(classes).reshape(256, 1, 3)
+    colours = cv2.LUT(cv2.merge([labels, labels, labels]), table)  # [H, W, 3] RGB
     blended = cv2.addWeighted(image, 1.0 - alpha, colours, alpha, 0.0)
-    return np.where((labels > 0)[:, :, None], blended, image)
+    result = image.copy()
+    cv2.copyTo(blended, (labels > 0).view(np.uint8), result)
+    return result
 
 
 def legend(classes: Sequence[ClassInfo], row_height: int = 24, width: int = 160) -> np.ndarray:

@@ -48,6 +48,8 @@ def read_gps(path: Path) -> dict[str, float]:
 
     try:
         with Image.open(path) as image:
+            if image.format == "PNG" and "exif" not in image.info:
+                return {}  # a PNG's getexif() would decode the whole file to look further
             gps = image.getexif().get_ifd(0x8825)
         if 2 not in gps or 4 not in gps:
             return {}

@@ -1,7 +1,9 @@
 """Score the base and the new model on the same images with the same tiling.
 
 A model is a checkpoint (PyTorch, as `weedseg evaluate`) or a bundle (ONNX Runtime, as the
-service runs it); both tile through `weedseg.tiling.predict_tiled`.
+service runs it); both cut images into the same windows (`weedseg.tiling`): the checkpoint
+blends their probabilities like `weedseg evaluate`, the bundle stitches their class maps like
+the runtime.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 from weedseg.data.format import DatasetInfo
 from weedseg.evaluate.metrics import ConfusionMatrix, metrics_from_matrix
 from weedseg.imageio import ImageReadError, read_image, read_mask
+from weedseg.infer.predictor import argmax_classes
 from weedseg.tiling import predict_tiled
 
 
@@ -55,7 +58,7 @@ class Segmenter:
 
         def predict(image: np.ndarray) -> np.ndarray:
             probs = predict_tiled(image, run_batch, num_classes, tile, overlap)  # [K, H, W]
-            return probs.argmax(axis=0).astype(np.uint8)
+            return argmax_classes(probs)
 
         return cls(predict, num_classes)
 
