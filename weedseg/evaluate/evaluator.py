@@ -1,7 +1,8 @@
 """Full-resolution evaluation of a PyTorch segmentation model over a dataset split.
 
-Images go through `weedseg.tiling.predict_tiled`, the same windows and blending the ONNX runtime
-uses, so `weedseg evaluate` scores exactly what `weedseg predict` will produce. Fine-tuning
+Images go through `weedseg.tiling.predict_tiled`: the same windows as the ONNX runtime, whose
+probabilities are blended where the runtime stitches the tiles' class maps (on CWFID test both
+give the same mIoU to four decimals, 99.88% of pixels agree: benchmarks/tile_merge.py). Fine-tuning
 validates with the same function (optionally at a reduced `scale` to save time on a CPU).
 """
 
