@@ -101,6 +101,9 @@ def main() -> None:
     parser.add_argument("--pretrain-steps", type=int)
     parser.add_argument("--finetune-steps", type=int)
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument(
+        "--crop-scale", type=float, nargs=2, default=(0.25, 1.0), help="MIN MAX crop area share"
+    )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--tile", type=int, default=512)
@@ -132,7 +135,8 @@ def main() -> None:
         RetrainConfig(
             images=str(pool.root / "images"), labels=str(farm.root), base=str(base),
             out=str(args.out / "retrain"), budget=args.budget, pretrain_steps=args.pretrain_steps,
-            finetune_steps=args.finetune_steps, size=args.size, batch=args.batch,
+            finetune_steps=args.finetune_steps, size=args.size, crop_scale=tuple(args.crop_scale),
+            batch=args.batch,
             tile=args.tile, export_size=min(args.tile, 512), workers=args.workers,
             device=args.device, seed=args.seed, resume=resume,
         )
@@ -169,7 +173,10 @@ def markdown(s: dict, args) -> str:
     return (
         f"\n## Retraining: CWFID base adapted to a Peanut farm\n\n"
         f"`.venv/bin/python benchmarks/retrain_cwfid.py --budget {args.budget} --labels "
-        f"{args.labels} --photos {args.photos} --scale {args.scale}` on {s['machine']}, "
+        f"{args.labels} --photos {args.photos} --scale {args.scale} --size {args.size} "
+        f"--crop-scale {args.crop_scale[0]} {args.crop_scale[1]}"
+        + (f" --base {args.base}" if args.base else "")
+        + f"` on {s['machine']}, "
         f"{s['date']}.\n\nBudget: {s['budget']['pretrain_steps']} SMS steps on "
         f"{s['farm_photos']} farm photos, {s['budget']['finetune_steps']} fine-tuning steps on "
         f"{s['farm_labels']} labeled farm images; farm validation = Peanut val "

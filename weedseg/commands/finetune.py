@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=d["size"], help="training crop size (x32)")
     parser.add_argument(
         "--crop-scale",
-        type=_scale_range,
+        type=crop_scale_range,
         default=d["crop_scale"],
         help="MIN,MAX share of the image area per training crop (default 0.25,1.0)",
     )
@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
 
 
-def _scale_range(text: str) -> tuple[float, float]:
+def crop_scale_range(text: str) -> tuple[float, float]:
     low, _, high = text.partition(",")
     try:
         scale = (float(low), float(high))

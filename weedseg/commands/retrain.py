@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from weedseg.commands.finetune import crop_scale_range
+
 HELP = "adapt a base model to a farm: SMS on its photos, fine-tune on its labels, compare, export"
 
 
@@ -42,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-split", default=d["val_split"], help="the farm validation split")
     parser.add_argument("--val-share", type=float, default=d["val_share"])
     parser.add_argument("--size", type=int, default=d["size"], help="training crop (x32)")
+    parser.add_argument(
+        "--crop-scale",
+        type=crop_scale_range,
+        default=d["crop_scale"],
+        help="MIN,MAX share of the photo's area per training crop (default 0.25,1.0; small "
+        "values keep plants at the native scale the model will see at full resolution)",
+    )
     parser.add_argument("--batch", type=int, default=d["batch"])
     parser.add_argument("--pretrain-lr", type=float, default=d["pretrain_lr"])
     parser.add_argument("--finetune-lr", type=float, default=d["finetune_lr"])
