@@ -16,6 +16,7 @@ from collections import Counter
 import httpx
 import pytest
 import torch
+import yaml
 from uvicorn_server import running_server
 
 from weedseg.cli import main
@@ -102,6 +103,21 @@ def test_retrain_beats_the_base_on_the_farm_split(retrained):
     panel = read_image(run / report["overlays"][0])
     assert panel.shape[1] > 4 * panel.shape[0] // 2  # four panels side by side
     assert (retrained.bundle / "weedseg.json").is_file()
+    for stage in ("pretrain", "finetune"):  # the crop scale reaches both training stages
+        config = yaml.safe_load((run / stage / "config.yaml").read_text())
+        assert config["crop_scale"] == [0.25, 1.0]
+
+
+def test_crop_scale_flag_reaches_the_config() -> None:
+    from weedseg.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["retrain", "--images", "i", "--labels", "l", "--base", "b", "--out", "o",
+         "--crop-scale", "0.02,0.2"]
+    )  # fmt: skip
+    assert args.crop_scale == (0.02, 0.2)
+    from_yaml = RetrainConfig(images="i", labels="l", base="b", out="o", crop_scale=[0.02, 0.2])
+    assert from_yaml.crop_scale == (0.02, 0.2)  # a resumed run reads a list back from YAML
 
 
 def test_finished_and_killed_stages_resume(shifted, retrained):
