@@ -37,7 +37,8 @@ def finetune(args, data: DatasetInfo, out: Path) -> float:
     result = run_finetune(
         FinetuneConfig(
             data=str(data.root), out=str(out), init=args.init, arch=args.arch, steps=args.steps,
-            batch=args.batch, size=args.size, val_split="test", val_every=args.steps,
+            batch=args.batch, size=args.size, crop_scale=tuple(args.crop_scale),
+            val_split="test", val_every=args.steps,
             workers=args.workers, device=args.device, seed=args.seed,
         ),
         log=lambda _: None,
@@ -102,6 +103,9 @@ def main() -> None:
     parser.add_argument("--pretrain", default="", help="pretraining run for SMS difficulty")
     parser.add_argument("--arch", default="unet-mobilenetv3-lite")
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument(
+        "--crop-scale", type=float, nargs=2, default=(0.25, 1.0), help="MIN MAX crop area share"
+    )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--max-side", type=int, default=512)
@@ -133,7 +137,8 @@ def main() -> None:
     print(
         f"\n## suggest-labels on CWFID: suggested k vs random k\n\n"
         f"`.venv/bin/python benchmarks/suggest_labels_cwfid.py --seeds {args.seeds} --initial "
-        f"{args.initial} --k {args.k} --steps {args.steps} --scale {args.scale}` on "
+        f"{args.initial} --k {args.k} --steps {args.steps} --scale {args.scale} --size {args.size} "
+        f"--crop-scale {args.crop_scale[0]} {args.crop_scale[1]}` on "
         f"{summary['machine']}, {summary['date']}. Test mIoU (CWFID test, "
         f"{len(cwfid.split('test'))} images) after fine-tuning on {args.initial} + {args.k} "
         "images.\n\n"
