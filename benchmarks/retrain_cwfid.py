@@ -61,6 +61,11 @@ def subset(src: DatasetInfo, dst: Path, splits: dict[str, list[str]], scale: flo
     return DatasetInfo.load(dst)
 
 
+def crop_flag(crop_scale: list[float] | None) -> str:
+    """The `--crop-scale` part of the command line shown in RESULTS.md ("" for native)."""
+    return f" --crop-scale {crop_scale[0]} {crop_scale[1]}" if crop_scale else ""
+
+
 def evenly(stems: list[str], n: int) -> list[str]:
     if n >= len(stems):
         return list(stems)
@@ -102,7 +107,7 @@ def main() -> None:
     parser.add_argument("--finetune-steps", type=int)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument(
-        "--crop-scale", type=float, nargs=2, default=(0.25, 1.0), help="MIN MAX crop area share"
+        "--crop-scale", type=float, nargs=2, help="MIN MAX crop area share (default: native)"
     )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--scale", type=float, default=1.0)
@@ -135,7 +140,7 @@ def main() -> None:
         RetrainConfig(
             images=str(pool.root / "images"), labels=str(farm.root), base=str(base),
             out=str(args.out / "retrain"), budget=args.budget, pretrain_steps=args.pretrain_steps,
-            finetune_steps=args.finetune_steps, size=args.size, crop_scale=tuple(args.crop_scale),
+            finetune_steps=args.finetune_steps, size=args.size, crop_scale=args.crop_scale,
             batch=args.batch,
             tile=args.tile, export_size=min(args.tile, 512), workers=args.workers,
             device=args.device, seed=args.seed, resume=resume,
@@ -173,8 +178,8 @@ def markdown(s: dict, args) -> str:
     return (
         f"\n## Retraining: CWFID base adapted to a Peanut farm\n\n"
         f"`.venv/bin/python benchmarks/retrain_cwfid.py --budget {args.budget} --labels "
-        f"{args.labels} --photos {args.photos} --scale {args.scale} --size {args.size} "
-        f"--crop-scale {args.crop_scale[0]} {args.crop_scale[1]}"
+        f"{args.labels} --photos {args.photos} --scale {args.scale} --size {args.size}"
+        f"{crop_flag(args.crop_scale)}"
         + (f" --base {args.base}" if args.base else "")
         + f"` on {s['machine']}, "
         f"{s['date']}.\n\nBudget: {s['budget']['pretrain_steps']} SMS steps on "

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from retrain_cwfid import DATA, subset
+from retrain_cwfid import DATA, crop_flag, subset
 
 from weedseg.atomic import write_atomic
 from weedseg.data.format import DatasetInfo
@@ -37,7 +37,7 @@ def finetune(args, data: DatasetInfo, out: Path) -> float:
     result = run_finetune(
         FinetuneConfig(
             data=str(data.root), out=str(out), init=args.init, arch=args.arch, steps=args.steps,
-            batch=args.batch, size=args.size, crop_scale=tuple(args.crop_scale),
+            batch=args.batch, size=args.size, crop_scale=args.crop_scale,
             val_split="test", val_every=args.steps,
             workers=args.workers, device=args.device, seed=args.seed,
         ),
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--arch", default="unet-mobilenetv3-lite")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument(
-        "--crop-scale", type=float, nargs=2, default=(0.25, 1.0), help="MIN MAX crop area share"
+        "--crop-scale", type=float, nargs=2, help="MIN MAX crop area share (default: native)"
     )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--scale", type=float, default=1.0)
@@ -137,8 +137,8 @@ def main() -> None:
     print(
         f"\n## suggest-labels on CWFID: suggested k vs random k\n\n"
         f"`.venv/bin/python benchmarks/suggest_labels_cwfid.py --seeds {args.seeds} --initial "
-        f"{args.initial} --k {args.k} --steps {args.steps} --scale {args.scale} --size {args.size} "
-        f"--crop-scale {args.crop_scale[0]} {args.crop_scale[1]}` on "
+        f"{args.initial} --k {args.k} --steps {args.steps} --scale {args.scale} --size {args.size}"
+        f"{crop_flag(args.crop_scale)}` on "
         f"{summary['machine']}, {summary['date']}. Test mIoU (CWFID test, "
         f"{len(cwfid.split('test'))} images) after fine-tuning on {args.initial} + {args.k} "
         "images.\n\n"

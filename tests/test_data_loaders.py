@@ -9,7 +9,12 @@ import pytest
 import torch
 
 from weedseg.data.format import DatasetInfo
-from weedseg.data.loaders import LabeledDataset, UnlabeledImages, image_mean_std
+from weedseg.data.loaders import (
+    LabeledDataset,
+    UnlabeledImages,
+    image_mean_std,
+    native_crop_scale,
+)
 from weedseg.data.synth import SynthConfig, generate_dataset
 from weedseg.errors import WeedsegError
 from weedseg.imageio import write_image
@@ -174,3 +179,25 @@ def test_image_mean_std_of_known_colours(tmp_path: Path) -> None:
         mean, std = image_mean_std([*files, tmp_path / "bad.png"])
     np.testing.assert_allclose(mean, (0.5, 0.0, 0.5), atol=1e-6)
     np.testing.assert_allclose(std, (0.5, 0.0, 0.5), atol=1e-5)
+
+
+def test_native_crop_scale_ranges() -> None:
+    assert native_crop_scale(192, 966, 1296) == pytest.approx((0.0150, 0.1178), abs=1e-4)
+    assert native_crop_scale(256, 512, 512) == pytest.approx((0.1276, 1.0), abs=1e-4)
+    assert native_crop_scale(256, 128, 128) == (1.0, 1.0)  # smaller than a crop: taken whole
+
+
+def test_native_crops_keep_the_photo_pixel_scale(tmp_path: Path) -> None:
+    yy, xx = np.mgrid[:966, :1296]
+    board = ((yy // 16 + xx // 16) % 2 * 255).astype(np.uint8)  # 16 px cells
+    path = tmp_path / "board.png"
+    write_image(path, np.repeat(board[:, :, None], 3, axis=2))
+    for scale, low, high in [(None, 6, 30), ((0.25, 1.0), 31, 80)]:
+        dataset = UnlabeledImages([path], size=192, scale=scale, color_jitter=False)
+        for seed in range(6):
+            torch.manual_seed(seed)
+            row = dataset[0]["image"][0, 96].numpy() > 0.5
+            edges = np.count_nonzero(row[1:] != row[:-1])
+            # native: zoom 0.5-1.4 (x aspect 3/4-4/3) -> 192 / (16 * zoom) cell edges per row;
+            # whole-photo crops shrink 3-6x -> many more
+            assert low <= edges <= high, (scale, seed, edges)

@@ -105,7 +105,7 @@ def test_retrain_beats_the_base_on_the_farm_split(retrained):
     assert (retrained.bundle / "weedseg.json").is_file()
     for stage in ("pretrain", "finetune"):  # the crop scale reaches both training stages
         config = yaml.safe_load((run / stage / "config.yaml").read_text())
-        assert config["crop_scale"] == [0.25, 1.0]
+        assert config["crop_scale"] is None  # native scale, chosen per photo
 
 
 def test_crop_scale_flag_reaches_the_config() -> None:
@@ -116,6 +116,10 @@ def test_crop_scale_flag_reaches_the_config() -> None:
          "--crop-scale", "0.02,0.2"]
     )  # fmt: skip
     assert args.crop_scale == (0.02, 0.2)
+    native = build_parser().parse_args(
+        ["retrain", "--images", "i", "--labels", "l", "--base", "b", "--out", "o"]
+    )
+    assert native.crop_scale is None
     from_yaml = RetrainConfig(images="i", labels="l", base="b", out="o", crop_scale=[0.02, 0.2])
     assert from_yaml.crop_scale == (0.02, 0.2)  # a resumed run reads a list back from YAML
 

@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--crop-scale",
         type=crop_scale_range,
         default=d["crop_scale"],
-        help="MIN,MAX share of the image area per training crop (default 0.25,1.0)",
+        help="MIN,MAX share of the photo's area per training crop, or 'native' (default: "
+        "chosen per photo so plants keep 0.5-1.4x their pixel size, as inference sees them)",
     )
     parser.add_argument("--lr", type=float, default=d["lr"], help="AdamW peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=d["weight_decay"])
@@ -65,13 +66,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
 
 
-def crop_scale_range(text: str) -> tuple[float, float]:
+def crop_scale_range(text: str) -> tuple[float, float] | None:
+    """`--crop-scale`: MIN,MAX area shares, or "native" (None: chosen per photo)."""
+    if text == "native":
+        return None
     low, _, high = text.partition(",")
     try:
         scale = (float(low), float(high))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected MIN,MAX (e.g. 0.02,0.12), got {text!r}"
+            f"expected MIN,MAX (e.g. 0.02,0.12) or native, got {text!r}"
         ) from None
     if not 0 < scale[0] <= scale[1] <= 1:
         raise argparse.ArgumentTypeError(f"need 0 < MIN <= MAX <= 1, got {text!r}")

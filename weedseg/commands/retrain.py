@@ -48,8 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--crop-scale",
         type=crop_scale_range,
         default=d["crop_scale"],
-        help="MIN,MAX share of the photo's area per training crop (default 0.25,1.0; small "
-        "values keep plants at the native scale the model will see at full resolution)",
+        help="MIN,MAX share of the photo's area per training crop, or 'native' (default: "
+        "chosen per photo so plants keep 0.5-1.4x their pixel size, as inference sees them)",
     )
     parser.add_argument("--batch", type=int, default=d["batch"])
     parser.add_argument("--pretrain-lr", type=float, default=d["pretrain_lr"])

@@ -19,10 +19,10 @@ class FinetuneConfig:
     epochs: float | None = None  # passes over the train images, converted to steps
     batch: int = 8  # images per step (per process under torchrun)
     size: int = 256  # square training crop, multiple of 32
-    # RandomResizedCrop's share of the image area per crop. The default shrinks whole photos into
-    # the crop; evaluation runs at full resolution, so on large photos pass a small range that
-    # keeps plants near their native scale (CWFID 1296x966 at 192 px: about 0.015-0.12).
-    crop_scale: tuple[float, float] = (0.25, 1.0)
+    # RandomResizedCrop's share of the photo's area per crop; None picks it per photo so plants
+    # keep 0.5-1.4x their native pixel size (evaluation and inference run at full resolution;
+    # CWFID 1296x966 at 192 px: 0.015-0.117). (0.25, 1.0) squeezes whole photos into the crop.
+    crop_scale: tuple[float, float] | None = None
     lr: float = 1e-3  # AdamW peak learning rate (linear warmup, cosine decay to 0)
     weight_decay: float = 1e-4
     warmup: int = 50  # warmup steps
@@ -43,4 +43,5 @@ class FinetuneConfig:
     resume: bool = False  # continue the run in `out` from checkpoints/last
 
     def __post_init__(self) -> None:
-        self.crop_scale = tuple(float(v) for v in self.crop_scale)  # YAML gives a list
+        if self.crop_scale is not None:  # YAML gives a list
+            self.crop_scale = tuple(float(v) for v in self.crop_scale)

@@ -43,7 +43,7 @@ class PretrainConfig:
     sparse: bool = False  # SparK-style masked convolution in the encoder
     # data
     size: int = 256
-    crop_scale: tuple[float, float] = (0.25, 1.0)
+    crop_scale: tuple[float, float] | None = None  # area share per crop; None: native scale
     color_jitter: bool = True
     workers: int = 2
     # optimisation
@@ -64,7 +64,8 @@ class PretrainConfig:
     checkpoint_every: int = 500
 
     def __post_init__(self) -> None:
-        self.crop_scale = tuple(float(s) for s in self.crop_scale)
+        if self.crop_scale is not None:
+            self.crop_scale = tuple(float(s) for s in self.crop_scale)  # YAML gives a list
         for name, value, allowed in (
             ("masking", self.masking, MASKINGS),
             ("schedule", self.schedule, SCHEDULES),

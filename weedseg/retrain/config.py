@@ -44,7 +44,7 @@ class RetrainConfig:
     val_split: str = "val"  # the farm's validation split (held out from train when missing)
     val_share: float = 0.2
     size: int = 256  # training crop, multiple of 32
-    crop_scale: tuple[float, float] = (0.25, 1.0)  # share of the photo's area per crop
+    crop_scale: tuple[float, float] | None = None  # area share per crop; None: native scale
     batch: int = 8
     pretrain_lr: float = 1e-3  # lower than a fresh run: the base is already trained
     finetune_lr: float = 5e-4
@@ -60,7 +60,8 @@ class RetrainConfig:
     resume: bool = False
 
     def __post_init__(self) -> None:
-        self.crop_scale = tuple(float(v) for v in self.crop_scale)  # YAML gives a list
+        if self.crop_scale is not None:  # YAML gives a list
+            self.crop_scale = tuple(float(v) for v in self.crop_scale)
         if self.budget not in BUDGETS:
             raise WeedsegError(f"--budget must be one of {', '.join(BUDGETS)}, got {self.budget!r}")
         for name in ("size", "tile", "export_size"):
