@@ -55,20 +55,24 @@ def export_preset(preset: str, root: Path, layout: str, tile: int) -> Path:
     return root
 
 
-def make_folder(root: Path, count: int) -> Path:
-    """`count` CWFID-size JPEGs: the real CWFID photos cycled, else synthetic fields."""
+def make_folder(root: Path, count: int, suffix: str | None = None) -> Path:
+    """`count` CWFID-size photos: the real CWFID photos cycled (as they are, or re-encoded to
+    `suffix`, e.g. ".jpg" as field cameras write them), else synthetic JPEG fields."""
+    from weedseg.imageio import read_image, write_image
+
     folder = root / "images"
     folder.mkdir(parents=True, exist_ok=True)
     photos = sorted(CWFID.glob("*.png")) + sorted(CWFID.glob("*.jpg")) if CWFID.is_dir() else []
     if photos:
         for i in range(count):
             source = photos[i % len(photos)]
-            shutil.copyfile(source, folder / f"{i:04d}{source.suffix}")
+            if suffix and suffix != source.suffix:
+                write_image(folder / f"{i:04d}{suffix}", read_image(source))
+            else:
+                shutil.copyfile(source, folder / f"{i:04d}{source.suffix}")
         return folder
     sys.path.insert(0, str(REPO_ROOT / "tests"))
     from bundles import field_image
-
-    from weedseg.imageio import write_image
 
     for i in range(count):
         write_image(folder / f"{i:04d}.jpg", field_image(*CWFID_SIZE, seed=i))
@@ -107,6 +111,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--bare-seconds", type=float, default=30.0)
     parser.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: all)")
+    parser.add_argument(
+        "--format", choices=["png", "jpg"], help="re-encode the CWFID photos (default: as they are)"
+    )
     args = parser.parse_args()
 
     from weedseg.infer import Predictor
@@ -116,7 +123,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="weedseg-throughput-") as tmp:
         work = Path(tmp)
         bundle = args.model or export_preset(args.preset, work / "bundle", args.layout, args.tile)
-        folder = make_folder(work, args.images)
+        folder = make_folder(work, args.images, f".{args.format}" if args.format else None)
         # the bare model at its best (ONNX Runtime threads spinning), the pipeline as shipped
         predictor = Predictor.from_bundle(
             bundle, tile=args.tile, batch_size=args.batch, threads=args.threads
