@@ -28,13 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     length.add_argument("--epochs", type=float, help="passes over the train images (sets steps)")
     parser.add_argument("--batch", type=int, default=d["batch"], help="images per step per GPU")
     parser.add_argument("--size", type=int, default=d["size"], help="training crop size (x32)")
-    parser.add_argument(
-        "--crop-scale",
-        type=crop_scale_range,
-        default=d["crop_scale"],
-        help="MIN,MAX share of the photo's area per training crop, or 'native' (default: "
-        "chosen per photo so plants keep 0.5-1.4x their pixel size, as inference sees them)",
-    )
+    add_crop_scale_argument(parser, d["crop_scale"])
     parser.add_argument("--lr", type=float, default=d["lr"], help="AdamW peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=d["weight_decay"])
     parser.add_argument("--warmup", type=int, default=d["warmup"], help="warmup steps")
@@ -64,6 +58,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=d["workers"], help="data loader workers")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d["device"])
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+
+
+def add_crop_scale_argument(parser: argparse.ArgumentParser, default) -> None:
+    """`--crop-scale`, shared by the commands that train on crops (finetune, retrain)."""
+    parser.add_argument(
+        "--crop-scale",
+        type=crop_scale_range,
+        default=default,
+        help="MIN,MAX share of the photo's area per training crop, or 'native' (default: "
+        "chosen per photo so plants keep 0.5-1.4x their pixel size, as inference sees them)",
+    )
 
 
 def crop_scale_range(text: str) -> tuple[float, float] | None:

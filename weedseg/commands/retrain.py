@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from weedseg.commands.finetune import crop_scale_range
+from weedseg.commands.finetune import add_crop_scale_argument
 
 HELP = "adapt a base model to a farm: SMS on its photos, fine-tune on its labels, compare, export"
 
@@ -44,13 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-split", default=d["val_split"], help="the farm validation split")
     parser.add_argument("--val-share", type=float, default=d["val_share"])
     parser.add_argument("--size", type=int, default=d["size"], help="training crop (x32)")
-    parser.add_argument(
-        "--crop-scale",
-        type=crop_scale_range,
-        default=d["crop_scale"],
-        help="MIN,MAX share of the photo's area per training crop, or 'native' (default: "
-        "chosen per photo so plants keep 0.5-1.4x their pixel size, as inference sees them)",
-    )
+    add_crop_scale_argument(parser, d["crop_scale"])
     parser.add_argument("--batch", type=int, default=d["batch"])
     parser.add_argument("--pretrain-lr", type=float, default=d["pretrain_lr"])
     parser.add_argument("--finetune-lr", type=float, default=d["finetune_lr"])
