@@ -6,7 +6,7 @@ each passes a `run_batch` callable, so both see exactly the same windows and wei
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -83,6 +83,45 @@ def pad_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
 
 
+def _fits_one_window(image: np.ndarray, tile: int) -> bool:
+    """Whether an HxWxC image needs no tiling (and `tile` is a valid window size)."""
+    if tile % SIZE_MULTIPLE:
+        raise ValueError(f"tile size must be a multiple of {SIZE_MULTIPLE}, got {tile}")
+    return image.shape[0] <= tile and image.shape[1] <= tile
+
+
+def _run_whole(image: np.ndarray, run: RunBatch | RunLabels) -> np.ndarray:
+    """Run an image that fits one window, padded to a multiple of 32; output [..., H, W]."""
+    height, width = image.shape[:2]
+    padded = pad_image(image, round_up(height), round_up(width))
+    return run(padded[None])[0][..., :height, :width]
+
+
+def _window_layout(
+    image: np.ndarray, tile: int, overlap: int
+) -> tuple[np.ndarray, list[int], list[int]]:
+    """The image padded to at least one window per side, and the window starts along y and x."""
+    padded = pad_image(image, max(image.shape[0], tile), max(image.shape[1], tile))
+    return (
+        padded,
+        tile_starts(padded.shape[0], tile, overlap),
+        tile_starts(padded.shape[1], tile, overlap),
+    )
+
+
+def _window_batches(
+    padded: np.ndarray, ys: list[int], xs: list[int], tile: int, batch_size: int
+) -> Iterator[tuple[list[tuple[int, int]], np.ndarray]]:
+    """(window indices (i, j), tiles [n, tile, tile, C]) for `batch_size` windows at a time."""
+    windows = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
+    for start in range(0, len(windows), batch_size):
+        chunk = windows[start : start + batch_size]
+        yield (
+            chunk,
+            np.stack([padded[ys[i] : ys[i] + tile, xs[j] : xs[j] + tile] for i, j in chunk]),
+        )
+
+
 def predict_tiled(
     image: np.ndarray,
     run_batch: RunBatch,
@@ -96,26 +135,17 @@ def predict_tiled(
     Images that fit in one tile are padded to a multiple of 32 and run once; larger ones are cut
     into overlapping tile x tile windows, run `batch_size` at a time and blended.
     """
-    if tile % SIZE_MULTIPLE:
-        raise ValueError(f"tile size must be a multiple of {SIZE_MULTIPLE}, got {tile}")
+    if _fits_one_window(image, tile):
+        return _run_whole(image, run_batch)
     height, width = image.shape[:2]
-    if height <= tile and width <= tile:
-        padded = pad_image(image, round_up(height), round_up(width))
-        return run_batch(padded[None])[0, :, :height, :width]
-
-    padded = pad_image(image, max(height, tile), max(width, tile))
-    full_h, full_w = padded.shape[:2]
-    probs = np.zeros((num_classes, full_h, full_w), dtype=np.float32)
-    weight_sum = np.zeros((full_h, full_w), dtype=np.float32)
-    ys, xs = tile_starts(full_h, tile, overlap), tile_starts(full_w, tile, overlap)
-    windows = [(y, x) for y in ys for x in xs]
-    for i in range(0, len(windows), batch_size):
-        chunk = windows[i : i + batch_size]
-        tiles = np.stack([padded[y : y + tile, x : x + tile] for y, x in chunk])
+    padded, ys, xs = _window_layout(image, tile, overlap)
+    probs = np.zeros((num_classes, *padded.shape[:2]), dtype=np.float32)
+    weight_sum = np.zeros(padded.shape[:2], dtype=np.float32)
+    for chunk, tiles in _window_batches(padded, ys, xs, tile, batch_size):
         out = run_batch(tiles)  # [n, K, tile, tile]
-        for (y, x), tile_probs in zip(chunk, out, strict=True):
-            sides = (y > ys[0], y < ys[-1], x > xs[0], x < xs[-1])
-            weights = blend_window(tile, overlap, sides)
+        for (i, j), tile_probs in zip(chunk, out, strict=True):
+            y, x = ys[i], xs[j]
+            weights = blend_window(tile, overlap, (i > 0, i < len(ys) - 1, j > 0, j < len(xs) - 1))
             tile_probs *= weights  # in place: the batch output is ours to reuse
             probs[:, y : y + tile, x : x + tile] += tile_probs
             weight_sum[y : y + tile, x : x + tile] += weights
@@ -137,22 +167,13 @@ def predict_tiled_labels(
     window's inner edges), so no float probability maps are built: the runtime's path when only
     the class map is wanted (about 20 ms less per 1296x966 photo than blending on this CPU).
     """
-    if tile % SIZE_MULTIPLE:
-        raise ValueError(f"tile size must be a multiple of {SIZE_MULTIPLE}, got {tile}")
+    if _fits_one_window(image, tile):
+        return _run_whole(image, run_labels)
     height, width = image.shape[:2]
-    if height <= tile and width <= tile:
-        padded = pad_image(image, round_up(height), round_up(width))
-        return run_labels(padded[None])[0, :height, :width]
-
-    padded = pad_image(image, max(height, tile), max(width, tile))
-    full_h, full_w = padded.shape[:2]
-    labels = np.empty((full_h, full_w), dtype=np.uint8)
-    ys, xs = tile_starts(full_h, tile, overlap), tile_starts(full_w, tile, overlap)
-    rows, cols = window_cores(ys, tile, full_h), window_cores(xs, tile, full_w)
-    windows = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
-    for start in range(0, len(windows), batch_size):
-        chunk = windows[start : start + batch_size]
-        tiles = np.stack([padded[ys[i] : ys[i] + tile, xs[j] : xs[j] + tile] for i, j in chunk])
+    padded, ys, xs = _window_layout(image, tile, overlap)
+    labels = np.empty(padded.shape[:2], dtype=np.uint8)
+    rows, cols = window_cores(ys, tile, padded.shape[0]), window_cores(xs, tile, padded.shape[1])
+    for chunk, tiles in _window_batches(padded, ys, xs, tile, batch_size):
         out = run_labels(tiles)  # [n, tile, tile]
         for (i, j), tile_labels in zip(chunk, out, strict=True):
             (top, bottom), (left, right) = rows[i], cols[j]
