@@ -112,6 +112,9 @@ def main() -> None:
     parser.add_argument("--bare-seconds", type=float, default=30.0)
     parser.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: all)")
     parser.add_argument(
+        "--streams", type=int, help="pipeline: images in the model at once (default: as shipped)"
+    )
+    parser.add_argument(
         "--format", choices=["png", "jpg"], help="re-encode the CWFID photos (default: as they are)"
     )
     args = parser.parse_args()
@@ -141,6 +144,7 @@ def main() -> None:
             batch=args.batch,
             workers=args.workers,
             threads=args.threads,
+            streams=args.streams,
         )
         started = time.perf_counter()
         code = run_predict(config, make_predictor(config))

@@ -188,6 +188,8 @@ def test_summary_has_gps_and_patch_polygons(tmp_path, bundle) -> None:
 def test_bad_options_are_user_errors(tmp_path, bundle) -> None:
     with pytest.raises(WeedsegError, match="--save"):
         PredictConfig(source="x", model=str(bundle), out="o", save=("mask", "video"))
+    with pytest.raises(WeedsegError, match="--streams"):
+        PredictConfig(source="x", model=str(bundle), out="o", streams=0)
     assert main(["predict", str(tmp_path), "--model", str(bundle), "--out", "o"]) == 2
     assert main(["predict", str(tmp_path), "--model", str(tmp_path), "--out", "o"]) == 2
 
@@ -201,3 +203,35 @@ def test_outputs_get_the_usual_file_permissions(tmp_path, bundle) -> None:
     os.umask(umask)
     for name in ("a.mask.png", "a.overlay.jpg", "summary.csv"):
         assert (tmp_path / "out" / name).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_streams_give_the_same_outputs_as_one(tmp_path, bundle) -> None:
+    """Several images in the model at once: same masks, summary and errors as one at a time."""
+    folder = _bad_folder(tmp_path)
+    for i in range(5):
+        write_image(folder / "more" / f"{i}.jpg", field_image(120, 90 + 10 * i, 10 + i))
+    results = {}
+    for streams in (1, 3):
+        out = tmp_path / f"out{streams}"
+        config = PredictConfig(str(folder), str(bundle), str(out), streams=streams, workers=1)
+        assert run_predict(config) == 1
+        masks = {p.relative_to(out): read_mask(p).tobytes() for p in out.rglob("*.mask.png")}
+        rows = sorted((r["output"], r["weed_pct"]) for r in _read_csv(out / "summary.csv"))
+        errors = sorted(Path(r["path"]).name for r in _read_csv(out / "errors.csv"))
+        results[streams] = (masks, rows, errors)
+    assert len(results[1][0]) == 8 and len(results[1][2]) == 3
+    assert results[3] == results[1]
+
+
+def test_stream_count_default(monkeypatch, bundle) -> None:
+    from weedseg.predict import pipeline
+
+    config = PredictConfig("x", str(bundle), "o")
+    monkeypatch.setattr(pipeline, "resolve_providers", lambda _: ["CPUExecutionProvider"])
+    for cores, expected in ((1, 1), (2, 2), (4, 2), (16, 1)):
+        monkeypatch.setattr(pipeline.os, "cpu_count", lambda cores=cores: cores)
+        assert pipeline.stream_count(config) == expected
+    assert pipeline.stream_count(PredictConfig("x", str(bundle), "o", streams=3)) == 3
+    monkeypatch.setattr(pipeline, "resolve_providers", lambda _: ["CUDAExecutionProvider"])
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 2)
+    assert pipeline.stream_count(config) == 1

@@ -53,7 +53,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or a list such as cuda,cpu",
     )
     parser.add_argument("--int8", action="store_true", help="run the bundle's INT8 model")
-    parser.add_argument("--threads", type=int, help="ONNX Runtime CPU threads")
+    parser.add_argument(
+        "--threads", type=int, help="ONNX Runtime CPU threads per stream (default: cores/streams)"
+    )
+    parser.add_argument(
+        "--streams",
+        type=int,
+        help="images in the model at once, each its own ONNX Runtime run "
+        "(default: 2 on a CPU-only machine with 2-4 cores, else 1)",
+    )
     parser.add_argument(
         "--min-patch-px", type=int, default=16, help="smallest weed patch counted (pixels)"
     )
@@ -102,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         providers=args.providers,
         int8=args.int8,
         threads=args.threads,
+        streams=args.streams,
         min_patch_px=args.min_patch_px,
         min_polygon_m2=args.min_polygon_m2,
         grid_m=args.grid,

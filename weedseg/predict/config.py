@@ -26,7 +26,8 @@ class PredictConfig:
     bands: tuple[int, int, int] | None = None  # 0-based RGB bands of multi-band inputs
     providers: str = "auto"
     int8: bool = False
-    threads: int | None = None  # ONNX Runtime CPU threads
+    threads: int | None = None  # ONNX Runtime CPU threads per stream (default: cores / streams)
+    streams: int | None = None  # images in the model at once (default: see stream_count)
     min_patch_px: int = 16  # smallest weed patch counted in summary.csv / geojson (pixels)
     min_polygon_m2: float = 0.0025  # GeoTIFF: weed polygons smaller than this (25 cm2) dropped
     grid_m: float = 1.0  # GeoTIFF: prescription grid cell size in metres
@@ -40,8 +41,8 @@ class PredictConfig:
             raise WeedsegError(
                 f"--save: unknown output(s) {sorted(unknown)}; choose from {choices}"
             )
-        if self.batch < 1 or self.workers < 1:
-            raise WeedsegError("--batch and --workers must be at least 1")
+        if self.batch < 1 or self.workers < 1 or (self.streams is not None and self.streams < 1):
+            raise WeedsegError("--batch, --workers and --streams must be at least 1")
         if self.gsd is not None and self.gsd <= 0:
             raise WeedsegError(f"--gsd must be positive (cm per pixel), got {self.gsd}")
         if self.grid_m <= 0:
