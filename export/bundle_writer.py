@@ -83,6 +83,7 @@ def build_manifest(
         input=input_spec(options),
         outputs=["labels", "probs"],
         tile=TileSpec(size=tile, overlap=tile // TILE_OVERLAP_FRACTION),
+        input_scale=float(meta.get("input_scale", 1.0)),
         opset=options.opset,
         producer=producer_versions(),
         provenance=provenance,

@@ -185,6 +185,10 @@ def test_native_crop_scale_ranges() -> None:
     assert native_crop_scale(192, 966, 1296) == pytest.approx((0.0150, 0.1178), abs=1e-4)
     assert native_crop_scale(256, 512, 512) == pytest.approx((0.1276, 1.0), abs=1e-4)
     assert native_crop_scale(256, 128, 128) == (1.0, 1.0)  # smaller than a crop: taken whole
+    # a model working at half scale sees plants at 0.25-0.7x: crops cover 4x the area
+    assert native_crop_scale(192, 966, 1296, input_scale=0.5) == pytest.approx(
+        (0.0601, 0.4711), abs=1e-4
+    )
 
 
 def test_native_crops_keep_the_photo_pixel_scale(tmp_path: Path) -> None:

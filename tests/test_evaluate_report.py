@@ -132,3 +132,12 @@ def test_scaled_evaluation_scores_downscaled_images(dataset):
     )  # fmt: skip
     assert result.matrix.sum() == 25 * 35 + 50 * 75  # masks resized with the images (nearest)
     assert np.trace(result.matrix) / result.matrix.sum() > 0.97  # only disc borders may blur
+
+
+def test_input_scale_scores_against_full_resolution_masks(dataset):
+    result = evaluate_split(
+        colour_rule_model(), dataset, dataset.split("test"), mean=MEAN, std=STD,
+        tile=64, overlap=16, input_scale=0.5,
+    )  # fmt: skip
+    assert result.matrix.sum() == 50 * 70 + 100 * 150  # the masks as they are
+    assert np.trace(result.matrix) / result.matrix.sum() > 0.95  # only disc borders may blur

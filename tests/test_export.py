@@ -39,6 +39,7 @@ def write_checkpoint(stem: Path) -> Path:
         "seed": 7,
         "data": {"path": "datasets/tiny", "train": 10},
         "metrics": {"val_mIoU": 0.61},
+        "input_scale": 0.5,
     }
     return save_checkpoint(stem, build_model(spec, 3), spec=spec, task="segmentation", meta=meta)
 
@@ -69,6 +70,7 @@ def test_bundle_holds_a_verified_model_and_a_complete_manifest(bundle: Path) -> 
     assert manifest.input.dynamic and manifest.input.max_size == 128
     assert manifest.outputs == ["labels", "probs"]
     assert manifest.tile.size == 64 and manifest.tile.overlap == 8
+    assert manifest.input_scale == 0.5  # the scale the model was fine-tuned at
     assert manifest.arch["encoder"] == "resnet18" and manifest.arch["out_channels"] == 3
     assert manifest.provenance["step"] == 120 and manifest.provenance["seed"] == 7
     assert manifest.provenance["data"]["path"] == "datasets/tiny"

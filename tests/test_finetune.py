@@ -42,6 +42,7 @@ def test_finetune_command_writes_run_folder_and_best_checkpoint(data, tmp_path, 
     args = ["finetune", "--data", str(data.root), "--out", str(out), "--arch", TINY]
     args += ["--steps", "4", "--batch", "2", "--size", "64", "--val-every", "2", "--warmup", "1"]
     args += ["--val-tile", "64", "--val-overlap", "16", "--workers", "0", "--device", "cpu"]
+    args += ["--input-scale", "0.5"]
     assert main(args) == 0
     assert "best val mIoU" in capsys.readouterr().out
     assert (out / "config.yaml").is_file() and any((out / "tb").iterdir())
@@ -57,6 +58,7 @@ def test_finetune_command_writes_run_folder_and_best_checkpoint(data, tmp_path, 
     assert [c["name"] for c in best.meta["classes"]] == ["soil", "crop", "weed"]
     assert best.meta["metrics"]["val_mIoU"] == max(x["val/mIoU"] for x in lines if "val/mIoU" in x)
     assert best.meta["data"]["val_source"] == "split 'val'"
+    assert best.meta["input_scale"] == 0.5  # evaluate and export take it from here
     assert main(args) == 2  # a used run folder is refused without --resume
 
 

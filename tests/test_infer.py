@@ -65,6 +65,25 @@ def test_predict_batch_matches_predict(bundle) -> None:
         np.testing.assert_array_equal(result.labels, predictor.predict(image).labels)
 
 
+def test_input_scale_runs_the_model_on_shrunk_photos(bundle) -> None:
+    full = Predictor.from_bundle(bundle, batch_size=2)
+    half = Predictor.from_bundle(bundle, batch_size=2, input_scale=0.5)
+    assert "input scale 0.5" in half.describe()
+    images = [field_image(150, 203, 5), field_image(40, 60, 6), field_image(300, 260, 7)]
+    for image in images:
+        result = half.predict(image)
+        assert result.labels.shape == image.shape[:2] and result.probs is None
+        # discs lose a pixel or two at their borders, nothing else changes
+        assert (result.labels == full.predict(image).labels).mean() > 0.95
+        with_probs = half.predict(image, return_probs=True)
+        assert with_probs.probs.shape == (3, *image.shape[:2])
+        np.testing.assert_array_equal(with_probs.labels, result.labels)
+    for image, batched in zip(images, half.predict_batch(images), strict=True):
+        np.testing.assert_array_equal(batched.labels, half.predict(image).labels)
+    with pytest.raises(WeedsegError, match="input scale"):
+        Predictor.from_bundle(bundle, input_scale=0)
+
+
 def test_tiled_agrees_with_whole_image_pass(tmp_path) -> None:
     root = build_colour_bundle(tmp_path / "b", smooth=7)
     image = field_image(3000, 4000, seed=7)

@@ -9,8 +9,11 @@ from weedseg.tiling import (
     blend_window,
     edge_ramp,
     pad_image,
+    predict_scaled,
     predict_tiled,
     predict_tiled_labels,
+    resize_by,
+    resize_planes,
     round_up,
     tile_starts,
     window_cores,
@@ -98,3 +101,33 @@ def test_predict_tiled_labels_is_exact_for_a_context_free_model(shape) -> None:
     labels = predict_tiled_labels(image, run_labels, tile=64, overlap=16, batch_size=3)
     assert labels.shape == shape and labels.dtype == np.uint8
     np.testing.assert_array_equal(labels, _colour_probs(image[None])[0].argmax(axis=0))
+
+
+def test_resize_planes_matches_opencv_per_plane() -> None:
+    import cv2
+
+    planes = np.random.default_rng(1).random((3, 13, 17)).astype(np.float32)
+    out = resize_planes(planes, 30, 40)
+    assert out.shape == (3, 30, 40) and out.dtype == np.float32
+    for k in range(3):
+        expected = cv2.resize(planes[k], (40, 30), interpolation=cv2.INTER_LINEAR)
+        np.testing.assert_array_equal(out[k], expected)
+    assert resize_planes(planes, 13, 17) is planes
+
+
+def test_predict_scaled_runs_the_model_on_the_resized_image() -> None:
+    image = np.zeros((120, 200, 3), dtype=np.uint8)
+    image[:, 100:] = (200, 30, 30)  # two flat halves: resizing keeps them
+    assert resize_by(image, 1.0) is image
+    assert resize_by(image, 0.5).shape == (60, 100, 3)
+    seen = []
+
+    def run_batch(tiles: np.ndarray) -> np.ndarray:
+        seen.append(tiles.shape)
+        return _colour_probs(tiles)
+
+    probs = predict_scaled(image, run_batch, 3, input_scale=0.5, tile=64, overlap=16)
+    assert probs.shape == (3, 120, 200)  # back at the image's size
+    assert sum(n for n, *_ in seen) == 2  # 60x100: one row of two windows (120x200: 12)
+    np.testing.assert_allclose(probs[:, :, :90], _colour_probs(image[None, :, :90])[0], atol=1e-5)
+    np.testing.assert_allclose(probs[:, :, 110:], _colour_probs(image[None, :, 110:])[0], atol=1e-5)

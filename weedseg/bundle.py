@@ -21,6 +21,7 @@ from weedseg.errors import WeedsegError
 
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST_FILE = "weedseg.json"
+MAX_INPUT_SCALE = 4.0  # photos are at most upsampled 4x before the model
 
 
 class BundleError(WeedsegError, ValueError):
@@ -66,6 +67,9 @@ class Manifest(BaseModel):
     input: InputSpec = Field(default_factory=InputSpec)
     outputs: list[str] = Field(default_factory=lambda: ["labels"])
     tile: TileSpec = Field(default_factory=TileSpec)
+    # photos are resized by this factor before the model (the scale it was trained at); class
+    # maps and probabilities come back at the photo's own size
+    input_scale: float = Field(default=1.0, gt=0.0, le=MAX_INPUT_SCALE)
     opset: int = 17
     producer: dict[str, str] = Field(default_factory=dict)
     files: dict[str, str] = Field(default_factory=dict)  # relative path -> sha256

@@ -1,13 +1,16 @@
 """Sliding-window prediction with overlap and smooth blending; torch-free.
 
 The same tiling serves `weedseg evaluate` (a PyTorch model) and `weedseg.infer` (ONNX Runtime):
-each passes a `run_batch` callable, so both see exactly the same windows and weights.
+each passes a `run_batch` callable, so both see exactly the same windows and weights. A model
+with an input scale below 1 sees the photo shrunk (`resize_by`) and its probabilities are
+brought back to the photo's size (`resize_planes`), the same way in both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import cv2
 import numpy as np
 
 SIZE_MULTIPLE = 32  # encoders downsample by 32: model inputs must be multiples of it
@@ -20,6 +23,26 @@ RunLabels = Callable[[np.ndarray], np.ndarray]
 
 def round_up(value: int, multiple: int = SIZE_MULTIPLE) -> int:
     return -(-value // multiple) * multiple
+
+
+def resize_by(image: np.ndarray, factor: float) -> np.ndarray:
+    """HxWxC image resized by `factor` (area averaging when shrinking); the image at 1.0."""
+    if factor == 1.0:
+        return image
+    height, width = image.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    shrink = factor < 1.0
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def resize_planes(planes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Probabilities [K, h, w] float32 -> [K, height, width], bilinear per class plane."""
+    if planes.shape[1:] == (height, width):
+        return planes
+    out = np.empty((planes.shape[0], height, width), dtype=planes.dtype)
+    for k, plane in enumerate(planes):
+        cv2.resize(plane, (width, height), dst=out[k], interpolation=cv2.INTER_LINEAR)
+    return out
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -181,3 +204,19 @@ def predict_tiled_labels(
                 top - ys[i] : bottom - ys[i], left - xs[j] : right - xs[j]
             ]
     return labels[:height, :width]
+
+
+def predict_scaled(
+    image: np.ndarray,
+    run_batch: RunBatch,
+    num_classes: int,
+    input_scale: float = 1.0,
+    tile: int = 512,
+    overlap: int = 64,
+    batch_size: int = 4,
+) -> np.ndarray:
+    """Class probabilities [K, H, W] for an HxWxC image, from a model that works on photos
+    resized by `input_scale`: `predict_tiled` on the resized image, resized back."""
+    model_input = resize_by(image, input_scale)
+    probs = predict_tiled(model_input, run_batch, num_classes, tile, overlap, batch_size)
+    return resize_planes(probs, *image.shape[:2])

@@ -18,6 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scale", type=float, default=1.0, help="resize images first (1.0 = full resolution)"
     )
+    parser.add_argument(
+        "--input-scale",
+        type=float,
+        help="resize images by this factor for the model, score at full resolution "
+        "(default: the checkpoint's own, from weedseg finetune --input-scale)",
+    )
     parser.add_argument("--worst", type=int, default=4, help="overlays of the N worst images")
     parser.add_argument("--which", choices=["best", "last"], help="checkpoint of a run folder")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -38,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         batch=args.batch,
         scale=args.scale,
+        input_scale=args.input_scale,
         worst=args.worst,
         which=args.which,
         device=args.device,

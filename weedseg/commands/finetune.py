@@ -29,6 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=d["batch"], help="images per step per GPU")
     parser.add_argument("--size", type=int, default=d["size"], help="training crop size (x32)")
     add_crop_scale_argument(parser, d["crop_scale"])
+    parser.add_argument(
+        "--input-scale",
+        type=float,
+        default=d["input_scale"],
+        help="the model works on photos resized by this factor (crops, validation, the bundle; "
+        "0.5 = a quarter of the pixels; default 1)",
+    )
     parser.add_argument("--lr", type=float, default=d["lr"], help="AdamW peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=d["weight_decay"])
     parser.add_argument("--warmup", type=int, default=d["warmup"], help="warmup steps")

@@ -54,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--int8", action="store_true", help="run the bundle's INT8 model")
     parser.add_argument(
+        "--input-scale",
+        type=float,
+        help="resize photos by this factor for the model (default: the bundle's; e.g. 2 for "
+        "photos from twice the height the model was trained at)",
+    )
+    parser.add_argument(
         "--threads", type=int, help="ONNX Runtime CPU threads per stream (default: cores/streams)"
     )
     parser.add_argument(
@@ -111,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         int8=args.int8,
         threads=args.threads,
         streams=args.streams,
+        input_scale=args.input_scale,
         min_patch_px=args.min_patch_px,
         min_polygon_m2=args.min_polygon_m2,
         grid_m=args.grid,

@@ -41,23 +41,27 @@ AuxSource = Callable[[int, tuple[int, int]], np.ndarray] | Sequence[np.ndarray]
 NATIVE_ZOOM = (0.5, 1.4)
 
 
-def native_crop_scale(size: int, height: int, width: int) -> tuple[float, float]:
+def native_crop_scale(
+    size: int, height: int, width: int, input_scale: float = 1.0
+) -> tuple[float, float]:
     """RandomResizedCrop's area-share range that keeps a `size` crop of an HxW photo near its
-    native pixel scale (zoom within NATIVE_ZOOM); photos smaller than that are taken whole."""
+    native pixel scale times `input_scale` (zoom within NATIVE_ZOOM x input_scale, the scale
+    the model will see photos at); photos smaller than that are taken whole."""
     share = size * size / (height * width)  # the share a crop at zoom 1 covers
-    low, high = (min(1.0, share / zoom**2) for zoom in reversed(NATIVE_ZOOM))
+    low, high = (min(1.0, share / (zoom * input_scale) ** 2) for zoom in reversed(NATIVE_ZOOM))
     return low, high
 
 
 class NativeResizedCrop:
     """RandomResizedCrop with the area-share range chosen per photo by `native_crop_scale`."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, input_scale: float = 1.0):
         self.size = size
+        self.input_scale = input_scale
 
     def __call__(self, *inputs):  # an image [3, H, W], then masks/maps cropped alike
         height, width = inputs[0].shape[-2:]
-        scale = native_crop_scale(self.size, height, width)
+        scale = native_crop_scale(self.size, height, width, self.input_scale)
         return v2.RandomResizedCrop(self.size, scale=scale, antialias=True)(*inputs)
 
 
@@ -76,10 +80,12 @@ class SegmentationPresetTrain:
         hflip: bool = True,
         vflip: bool = True,
         jitter: bool = True,
+        input_scale: float = 1.0,
     ):
-        """`scale`: the crop's share of the photo's area, or None for native scale."""
+        """`scale`: the crop's share of the photo's area, or None for native scale (times
+        `input_scale`, the scale the model sees photos at)."""
         crop = (
-            NativeResizedCrop(size)
+            NativeResizedCrop(size, input_scale)
             if scale is None
             else v2.RandomResizedCrop(size, scale=scale, antialias=True)
         )
@@ -219,6 +225,7 @@ class LabeledDataset(torch.utils.data.Dataset):
         vflip: bool = True,
         color_jitter: bool = True,
         seed: int = 0,
+        input_scale: float = 1.0,  # native-scale crops: plants at input_scale x their size
     ):
         self.info = info
         self.stems = info.split(split) if isinstance(split, str) else list(split)
@@ -227,7 +234,7 @@ class LabeledDataset(torch.utils.data.Dataset):
         if train and not size:
             raise WeedsegError("LabeledDataset: training crops need a size")
         self.transform = (
-            SegmentationPresetTrain(size, scale, hflip, vflip, color_jitter)
+            SegmentationPresetTrain(size, scale, hflip, vflip, color_jitter, input_scale)
             if train
             else SegmentationPresetEval(size)
         )

@@ -1,9 +1,10 @@
 """Full-resolution evaluation of a PyTorch segmentation model over a dataset split.
 
-Images go through `weedseg.tiling.predict_tiled`: the same windows as the ONNX runtime, whose
-probabilities are blended where the runtime stitches the tiles' class maps (on CWFID test both
-give the same mIoU to four decimals, 99.88% of pixels agree: benchmarks/tile_merge.py). Fine-tuning
-validates with the same function (optionally at a reduced `scale` to save time on a CPU).
+Images go through `weedseg.tiling.predict_scaled` (`predict_tiled` at the model's input
+scale): the same windows as the ONNX runtime, whose probabilities are blended where the runtime
+stitches the tiles' class maps (on CWFID test both give the same mIoU to four decimals, 99.88%
+of pixels agree: benchmarks/tile_merge.py). Fine-tuning validates with the same function
+(optionally at a reduced `scale` to save time on a CPU).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from weedseg.bundle import MAX_INPUT_SCALE
 from weedseg.classes import IGNORE_INDEX, ClassInfo
 from weedseg.data.format import DatasetInfo
 from weedseg.errors import WeedsegError
 from weedseg.evaluate.metrics import ConfusionMatrix
 from weedseg.evaluate.report import ImageScore, WorstImage, write_report
 from weedseg.imageio import ImageReadError, read_image, read_mask
-from weedseg.tiling import SIZE_MULTIPLE, RunBatch, predict_tiled
+from weedseg.tiling import SIZE_MULTIPLE, RunBatch, predict_scaled
 
 
 @dataclass
@@ -40,6 +42,7 @@ class EvaluateConfig:
     overlap: int = 64
     batch: int = 4  # tiles per forward pass
     scale: float = 1.0  # resize images (and masks, nearest) before evaluation; 1.0 = full res
+    input_scale: float | None = None  # the model's working scale; None: the checkpoint's own
     worst: int = 4  # how many worst images get an overlay
     which: str | None = None  # checkpoint of a run folder: best | last (None: best if any)
     device: str = "auto"  # auto | cpu | cuda
@@ -97,11 +100,16 @@ def evaluate_split(
     overlap: int = 64,
     batch_size: int = 4,
     scale: float = 1.0,
+    input_scale: float = 1.0,
     keep_worst: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = False,
 ) -> SplitResult:
     """Predict every image of `stems` with tiling and accumulate one confusion matrix.
+
+    `scale` shrinks images and masks alike (a cheaper, coarser evaluation); `input_scale` is
+    the model's working scale: the model sees each image resized by it and its probabilities
+    are resized back, so the score is against the masks at full resolution, as the runtime.
 
     Unreadable images or masks are skipped and listed; the `keep_worst` images with the lowest
     per-image mIoU keep their prediction for the report overlays. The model is left in eval mode.
@@ -130,7 +138,9 @@ def evaluate_split(
             result.skipped.append({"stem": stem, "reason": reason})
             continue
         image, target = rescale(image, target, scale)
-        probs = predict_tiled(image, run_batch, num_classes, tile, overlap, batch_size)
+        probs = predict_scaled(
+            image, run_batch, num_classes, input_scale, tile, overlap, batch_size
+        )  # [K, H, W]
         pred = probs.argmax(axis=0).astype(np.uint8)  # [H, W]
         score = ImageScore(stem, confusion.update(target, pred))
         result.per_image.append(score)
@@ -162,6 +172,8 @@ def check_config(config: EvaluateConfig) -> None:
         raise WeedsegError("--overlap must be at least 0 and smaller than --tile")
     if config.batch < 1 or config.scale <= 0 or config.worst < 0:
         raise WeedsegError("--batch must be at least 1, --scale positive, --worst not negative")
+    if config.input_scale is not None and not 0 < config.input_scale <= MAX_INPUT_SCALE:
+        raise WeedsegError(f"--input-scale must be in (0, {MAX_INPUT_SCALE}]")
 
 
 def run_evaluate(config: EvaluateConfig) -> dict:
@@ -182,6 +194,7 @@ def run_evaluate(config: EvaluateConfig) -> dict:
     classes = [ClassInfo.from_dict(c) for c in loaded.meta["classes"]]
     check_classes(classes, info)
     model = loaded.model.to(device)
+    input_scale = config.input_scale or loaded.meta.get("input_scale", 1.0)
     started = time.perf_counter()
     result = evaluate_split(
         model,
@@ -193,6 +206,7 @@ def run_evaluate(config: EvaluateConfig) -> dict:
         overlap=config.overlap,
         batch_size=config.batch,
         scale=config.scale,
+        input_scale=input_scale,
         keep_worst=config.worst,
         device=device,
         progress=config.progress,
@@ -204,7 +218,12 @@ def run_evaluate(config: EvaluateConfig) -> dict:
         "model": str(loaded.path),
         "data": str(Path(config.data)),
         "split": config.split,
-        "settings": {**asdict(config), "device": str(device), "ignore_index": IGNORE_INDEX},
+        "settings": {
+            **asdict(config),
+            "input_scale": input_scale,
+            "device": str(device),
+            "ignore_index": IGNORE_INDEX,
+        },
         "checkpoint": {k: loaded.meta.get(k) for k in ("step", "seed", "metrics")},
         "speed_ms_per_image": round(1000 * elapsed / len(result.per_image), 1),
     }

@@ -23,6 +23,10 @@ class FinetuneConfig:
     # keep 0.5-1.4x their native pixel size (evaluation and inference run at full resolution;
     # CWFID 1296x966 at 192 px: 0.015-0.117). (0.25, 1.0) squeezes whole photos into the crop.
     crop_scale: tuple[float, float] | None = None
+    # the model works on photos resized by this factor: native-scale crops keep plants at
+    # input_scale x their size, and validation, evaluation and inference (the bundle) shrink
+    # photos by it and resize the probabilities back (0.5: a quarter of the pixels to run)
+    input_scale: float = 1.0
     lr: float = 1e-3  # AdamW peak learning rate (linear warmup, cosine decay to 0)
     weight_decay: float = 1e-4
     warmup: int = 50  # warmup steps

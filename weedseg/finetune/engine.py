@@ -66,12 +66,13 @@ def validate(
     scale: float,
     device: torch.device,
     keep_worst: int = 0,
+    input_scale: float = 1.0,
 ) -> SplitResult:
     """Tiled full-image prediction over `stems`, as `weedseg evaluate`; the model stays training."""
     try:
         return evaluate_split(
             model, info, stems, mean=mean, std=std, tile=tile, overlap=overlap,
-            scale=scale, device=device, keep_worst=keep_worst,
+            scale=scale, input_scale=input_scale, device=device, keep_worst=keep_worst,
         )  # fmt: skip
     finally:
         model.train()

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from weedseg.bundle import MAX_INPUT_SCALE
 from weedseg.checkpoint import (
     load_tensors,
     read_sidecar,
@@ -141,7 +142,13 @@ def train_loader(
     from weedseg.data.loaders import LabeledDataset
 
     dataset = LabeledDataset(
-        info, list(stems), size=config.size, train=True, scale=config.crop_scale, seed=config.seed
+        info,
+        list(stems),
+        size=config.size,
+        train=True,
+        scale=config.crop_scale,
+        seed=config.seed,
+        input_scale=config.input_scale,
     )
     sampler = EpochSampler(len(dataset), seed=config.seed, rank=rank, world_size=world_size)
     loader = torch.utils.data.DataLoader(
@@ -172,6 +179,8 @@ def check_config(config: FinetuneConfig) -> None:
         raise WeedsegError("--epochs must be positive")
     if not 0 < config.val_share < 1:
         raise WeedsegError("--val-share must be between 0 and 1")
+    if not 0 < config.input_scale <= MAX_INPUT_SCALE:
+        raise WeedsegError(f"--input-scale must be in (0, {MAX_INPUT_SCALE}]")
 
 
 def run_finetune(config: FinetuneConfig, log: Callable[[str], None] = print) -> FinetuneResult:
@@ -271,6 +280,7 @@ def _prepare(
         "classes": [c.to_dict() for c in info.classes],
         "mean": mean,
         "std": std,
+        "input_scale": config.input_scale,
         "seed": config.seed,
         "data": {
             "path": str(info.root),
@@ -356,7 +366,8 @@ def _validate(
     """
     result = validate(
         model, s.info, s.plan.val, mean=s.meta["mean"], std=s.meta["std"], tile=config.val_tile,
-        overlap=config.val_overlap, scale=config.val_scale, device=device, keep_worst=1,
+        overlap=config.val_overlap, scale=config.val_scale, input_scale=config.input_scale,
+        device=device, keep_worst=1,
     )  # fmt: skip
     if result.worst:
         run.write_image(f"val_{step:06d}.jpg", side_by_side(result.worst[0], s.info.classes))

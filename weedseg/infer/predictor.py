@@ -3,7 +3,9 @@
 The bundle's manifest says everything needed: input layout and dtype, normalisation, classes,
 static or dynamic shapes, default tile. Small images are padded to a multiple of 32 and run in
 one pass; large ones are cut into overlapping tiles (`weedseg.tiling`): stitched class maps
-when only labels are wanted, blended probabilities when probabilities are asked for.
+when only labels are wanted, blended probabilities when probabilities are asked for. A bundle
+with an input scale below 1 (a model trained on shrunk photos) sees each photo resized by it;
+its probabilities are resized back to the photo's size before the argmax.
 """
 
 from __future__ import annotations
@@ -19,12 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
-from weedseg.bundle import Bundle, BundleError, load_bundle
+from weedseg.bundle import MAX_INPUT_SCALE, Bundle, BundleError, load_bundle
 from weedseg.classes import ClassInfo
 from weedseg.errors import WeedsegError
 from weedseg.infer.analysis import class_fractions
 from weedseg.infer.prediction import Prediction
-from weedseg.tiling import SIZE_MULTIPLE, pad_image, predict_tiled, predict_tiled_labels, round_up
+from weedseg.tiling import (
+    SIZE_MULTIPLE,
+    pad_image,
+    predict_scaled,
+    predict_tiled_labels,
+    resize_by,
+    resize_planes,
+    round_up,
+)
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 PROVIDER_ALIASES = {
@@ -164,6 +174,7 @@ class Predictor:
         tile: int | None = None,
         overlap: int | None = None,
         batch_size: int = 4,
+        input_scale: float | None = None,
     ) -> None:
         manifest = bundle.manifest
         self.bundle = bundle
@@ -184,6 +195,11 @@ class Predictor:
         fixed = isinstance(height, int) and isinstance(width, int)
         self._fixed_size = (height, width) if fixed else None
         self.tile, self.overlap = self._choose_tile(tile, overlap)
+        self.input_scale = manifest.input_scale if input_scale is None else float(input_scale)
+        if not 0.0 < self.input_scale <= MAX_INPUT_SCALE:
+            raise WeedsegError(
+                f"input scale must be in (0, {MAX_INPUT_SCALE}], got {self.input_scale}"
+            )
         mean = np.asarray(manifest.mean, dtype=np.float32)
         std = np.asarray(manifest.std, dtype=np.float32)
         self._scale = 1.0 / (255.0 * std)
@@ -200,6 +216,7 @@ class Predictor:
         batch_size: int = 4,
         threads: int | None = None,
         spinning: bool = True,
+        input_scale: float | None = None,
     ) -> Predictor:
         """Load and verify a bundle folder and open an inference session on it.
 
@@ -208,7 +225,9 @@ class Predictor:
         ("tensorrt-engine", "cuda,cpu", ...). `precision="int8"` runs the INT8 model (or engine);
         `threads` caps ONNX Runtime's CPU threads; `spinning=False` lets them sleep between
         operators instead of busy-waiting, which frees the cores for the decode and write threads
-        of a batch pipeline (a latency-bound server keeps the default).
+        of a batch pipeline (a latency-bound server keeps the default). `input_scale` overrides
+        the manifest's: photos are resized by it before the model (e.g. 2.0 for photos taken
+        from twice the height the model was trained at).
         """
         import onnxruntime as ort
 
@@ -236,7 +255,14 @@ class Predictor:
                 sess_options=options,
                 providers=_session_providers(chosen, bundle, tile_size, max(1, batch_size)),
             )
-        return cls(bundle, session, tile=tile, overlap=overlap, batch_size=batch_size)
+        return cls(
+            bundle,
+            session,
+            tile=tile,
+            overlap=overlap,
+            batch_size=batch_size,
+            input_scale=input_scale,
+        )
 
     @property
     def providers(self) -> list[str]:
@@ -249,6 +275,7 @@ class Predictor:
             f"{self.manifest.model_name} ({self.num_classes} classes) on "
             f"{', '.join(self.providers)}; input {self.manifest.input.layout} "
             f"{self.manifest.input.dtype} {shape}; tile {self.tile} overlap {self.overlap}"
+            + (f"; input scale {self.input_scale:g}" if self.input_scale != 1.0 else "")
         )
 
     def _choose_tile(self, tile: int | None, overlap: int | None) -> tuple[int, int]:
@@ -346,49 +373,56 @@ class Predictor:
     def predict(self, image: np.ndarray, return_probs: bool = False) -> Prediction:
         """Segment one HxWx3 uint8 RGB image; the class map has the image's size.
 
-        Without `return_probs` the tiles' own class maps are stitched; with it, their
-        probabilities are blended and the class map is their argmax.
+        Without `return_probs` the tiles' own class maps are stitched; with it, or when the
+        model works at a reduced input scale, their probabilities are blended (and resized back
+        to the image's size) and the class map is their argmax.
         """
         _check_image(image)
         started, clock = time.perf_counter(), _Clock()
         tiling = {"tile": self.tile, "overlap": self.overlap, "batch_size": self.batch_size}
-        if not return_probs:
+        if not return_probs and self.input_scale == 1.0:
             run_labels = functools.partial(self._run_labels, clock=clock)
             return self._finish(
                 predict_tiled_labels(image, run_labels, **tiling), None, clock, started
             )
         run_batch = functools.partial(self._run_batch, clock=clock)
-        probs = predict_tiled(image, run_batch, self.num_classes, **tiling)
-        return self._finish(argmax_classes(probs), probs, clock, started)
+        probs = predict_scaled(image, run_batch, self.num_classes, self.input_scale, **tiling)
+        return self._finish(argmax_classes(probs), probs if return_probs else None, clock, started)
 
     def predict_batch(
         self, images: Sequence[np.ndarray], return_probs: bool = False
     ) -> list[Prediction]:
         """Segment several images; those that fit in one tile run together, by padded size."""
         results: list[Prediction | None] = [None] * len(images)
+        inputs: dict[int, np.ndarray] = {}  # image index -> what the model sees (resized)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, image in enumerate(images):
             _check_image(image)
-            height, width = image.shape[:2]
+            model_input = resize_by(image, self.input_scale)
+            height, width = model_input.shape[:2]
             if height <= self.tile and width <= self.tile:
+                inputs[i] = model_input
                 groups.setdefault((round_up(height), round_up(width)), []).append(i)
             else:
                 results[i] = self.predict(image, return_probs)
-        run = self._run_batch if return_probs else self._run_labels
+        want_probs = return_probs or self.input_scale != 1.0
+        run = self._run_batch if want_probs else self._run_labels
         for (full_h, full_w), indices in groups.items():
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
                 clock = _Clock()
-                tiles = np.stack([pad_image(images[i], full_h, full_w) for i in chunk])
+                tiles = np.stack([pad_image(inputs[i], full_h, full_w) for i in chunk])
                 out = run(tiles, clock)  # [n, K, full_h, full_w] probs or [n, full_h, full_w]
                 share = _Clock(clock.pre / len(chunk), clock.inference / len(chunk))
                 for i, image_out in zip(chunk, out, strict=True):
-                    height, width = images[i].shape[:2]
+                    height, width = inputs[i].shape[:2]
                     # each image is charged its share of the batch, then its own post-processing
                     started = time.perf_counter() - (share.pre + share.inference) / 1000
                     cropped = np.ascontiguousarray(image_out[..., :height, :width])
-                    if return_probs:
-                        results[i] = self._finish(argmax_classes(cropped), cropped, share, started)
+                    if want_probs:
+                        probs = resize_planes(cropped, *images[i].shape[:2])
+                        kept = probs if return_probs else None
+                        results[i] = self._finish(argmax_classes(probs), kept, share, started)
                     else:
                         results[i] = self._finish(cropped, None, share, started)
         return results  # type: ignore[return-value]

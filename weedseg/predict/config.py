@@ -27,6 +27,7 @@ class PredictConfig:
     providers: str = "auto"
     int8: bool = False
     threads: int | None = None  # ONNX Runtime CPU threads per stream (default: cores / streams)
+    input_scale: float | None = None  # resize photos by this for the model; None: the bundle's
     streams: int | None = None  # images in the model at once (default: see stream_count)
     min_patch_px: int = 16  # smallest weed patch counted in summary.csv / geojson (pixels)
     min_polygon_m2: float = 0.0025  # GeoTIFF: weed polygons smaller than this (25 cm2) dropped

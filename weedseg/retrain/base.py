@@ -29,6 +29,7 @@ class BaseModel:
     classes: tuple[ClassInfo, ...]
     mean: list[float]
     std: list[float]
+    input_scale: float = 1.0  # the scale the base works at; the retrained model keeps it
 
     @property
     def arch(self) -> str:
@@ -80,6 +81,7 @@ def resolve_base(path: str | Path) -> BaseModel:
         classes=tuple(ClassInfo.from_dict(c) for c in meta["classes"]),
         mean=[float(v) for v in meta["mean"]],
         std=[float(v) for v in meta["std"]],
+        input_scale=float(meta.get("input_scale", 1.0)),
     )
 
 

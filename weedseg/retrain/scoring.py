@@ -18,7 +18,7 @@ from weedseg.data.format import DatasetInfo
 from weedseg.evaluate.metrics import ConfusionMatrix, metrics_from_matrix
 from weedseg.imageio import ImageReadError, read_image, read_mask
 from weedseg.infer.predictor import argmax_classes
-from weedseg.tiling import predict_tiled
+from weedseg.tiling import predict_scaled
 
 
 @dataclass
@@ -55,10 +55,11 @@ class Segmenter:
         model = loaded.model.to(torch_device).eval()
         run_batch = torch_run_batch(model, loaded.meta["mean"], loaded.meta["std"], torch_device)
         num_classes = len(loaded.meta["classes"])
+        input_scale = float(loaded.meta.get("input_scale", 1.0))
 
         def predict(image: np.ndarray) -> np.ndarray:
-            probs = predict_tiled(image, run_batch, num_classes, tile, overlap)  # [K, H, W]
-            return argmax_classes(probs)
+            probs = predict_scaled(image, run_batch, num_classes, input_scale, tile, overlap)
+            return argmax_classes(probs)  # [H, W] from [K, H, W]
 
         return cls(predict, num_classes)
 

@@ -204,6 +204,7 @@ def _finetune(cfg: RetrainConfig, base: BaseModel, out: Path, pretrain: dict, lo
         batch=cfg.batch,
         size=cfg.size,
         crop_scale=cfg.crop_scale,
+        input_scale=base.input_scale,
         lr=cfg.finetune_lr,
         warmup=min(50, steps // 10),
         val_split="val",
