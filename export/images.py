@@ -13,7 +13,7 @@ import numpy as np
 from weedseg.data.format import DATASET_FILE, DatasetInfo, find_images
 from weedseg.errors import WeedsegError
 from weedseg.imageio import ImageReadError, read_image, read_mask
-from weedseg.tiling import tile_starts
+from weedseg.tiling import resize_by, tile_starts
 
 
 @dataclass(frozen=True)
@@ -93,10 +93,11 @@ def runtime_tiles(image: np.ndarray, size: int, overlap: int) -> list[np.ndarray
 
 
 def calibration_tiles(
-    sources: list[ImageSource], n: int, size: int, overlap: int
+    sources: list[ImageSource], n: int, size: int, overlap: int, input_scale: float = 1.0
 ) -> tuple[list[np.ndarray], int]:
-    """About `n` runtime tiles, an equal share from each source, spread over its images and
-    over the windows of each image; returns (tiles, number of images they come from)."""
+    """About `n` runtime tiles (of the photos resized by the model's input scale), an equal
+    share from each source, spread over its images and over the windows of each image;
+    returns (tiles, number of images they come from)."""
     share = -(-n // len(sources))
     tiles, used = [], 0
     for source in sources:
@@ -105,7 +106,7 @@ def calibration_tiles(
         taken = []
         for k, i in enumerate(picked):
             try:
-                image = read_image(source.images[i])
+                image = resize_by(read_image(source.images[i]), input_scale)
             except ImageReadError as exc:
                 print(f"skipped: {exc}", file=sys.stderr)
                 continue

@@ -79,13 +79,15 @@ def _fitted_images(source: str | None, n: int, size: int) -> tuple[list[np.ndarr
 def _calibration_inputs(
     config: ExportConfig, manifest: Manifest
 ) -> tuple[np.ndarray, list[ImageSource], int]:
-    """Runtime-sized tiles at full resolution from every calibration source (refuses fewer than
-    50 images). On CWFID, tiles from the field itself calibrated the INT8 model to the FP32
-    mIoU; centre crops of mostly another field's images lost 1.2 points."""
+    """Runtime-sized tiles (at the model's input scale) from every calibration source (refuses
+    fewer than 50 images). On CWFID, tiles from the field itself calibrated the INT8 model to
+    the FP32 mIoU; centre crops of mostly another field's images lost 1.2 points."""
     sources = [open_source(path) for path in config.calib]
     label = " + ".join(config.calib)
     require_calibration_count(sum(len(source.images) for source in sources), label)
-    tiles, used = calibration_tiles(sources, config.calib_n, config.imgsz, manifest.tile.overlap)
+    tiles, used = calibration_tiles(
+        sources, config.calib_n, config.imgsz, manifest.tile.overlap, manifest.input_scale
+    )
     require_calibration_count(used, label)
     inputs = model_input(np.stack(tiles), manifest.input.layout, manifest.mean, manifest.std)
     return inputs, sources, used
@@ -145,6 +147,7 @@ def _miou_delta(dataset: str, n: int, root: Path, manifest: Manifest) -> dict[st
         "std": manifest.std,
         "tile": manifest.tile.size,
         "overlap": manifest.tile.overlap,
+        "input_scale": manifest.input_scale,
         "static_size": None if spec.dynamic else (spec.height, spec.width),
     }
     fp32 = tiled_miou(root / "model.onnx", pairs, **kwargs)

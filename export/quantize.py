@@ -31,7 +31,7 @@ from export.onnx_export import model_input
 from export.verify import batches, cpu_session
 from weedseg.errors import WeedsegError
 from weedseg.evaluate.metrics import ConfusionMatrix
-from weedseg.tiling import pad_image, predict_tiled
+from weedseg.tiling import pad_image, predict_scaled
 
 MIN_CALIBRATION_IMAGES = 50
 DEFAULT_CALIBRATION_IMAGES = 300
@@ -168,8 +168,10 @@ def tiled_miou(
     tile: int,
     overlap: int,
     static_size: tuple[int, int] | None,
+    input_scale: float = 1.0,
 ) -> float:
-    """mIoU of a bundle model on full-resolution (image, mask) pairs, tiled as the runtime tiles."""
+    """mIoU of a bundle model on full-resolution (image, mask) pairs, tiled (and resized by the
+    model's input scale) as the runtime does."""
     session = cpu_session(onnx_path)
 
     def run_batch(tiles: np.ndarray) -> np.ndarray:
@@ -186,6 +188,6 @@ def tiled_miou(
 
     matrix = ConfusionMatrix(num_classes)
     for image, mask in pairs:
-        probs = predict_tiled(image, run_batch, num_classes, tile, overlap, batch_size=1)
+        probs = predict_scaled(image, run_batch, num_classes, input_scale, tile, overlap, 1)
         matrix.update(mask, probs.argmax(axis=0))
     return float(matrix.compute().miou)
