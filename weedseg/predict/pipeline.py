@@ -67,8 +67,8 @@ def failure_reason(exc: BaseException) -> str:
 def stream_count(config: PredictConfig) -> int:
     """`--streams`, or by default 2 on a CPU-only machine with 2-4 cores, else 1.
 
-    On 2 cores, 2 streams of one thread each reach 0.93 of the bare model's throughput where
-    one stream on both cores reaches 0.84: a decode or write preempts only its own stream,
+    On 2 cores, 2 streams of one thread each reach 0.90-0.93 of the bare model's throughput
+    where one stream on both cores reaches 0.84: a decode or write preempts only its own stream,
     not a run whose threads wait for each other (RESULTS.md). On GPUs and larger CPUs, where
     decoding takes a smaller share, one stream stays the default (not measured here).
     """
@@ -106,7 +106,7 @@ def run_local(
     speed: Speed,
     advance: Callable[[], None],
 ) -> None:
-    """Decode (threads) -> predict (`config.streams` threads) -> write (threads), bounded.
+    """Decode (threads) -> predict (`stream_count` threads) -> write (threads), bounded.
 
     With several streams, that many images are in the model at once, each one ONNX Runtime run
     on its own thread: on a CPU this keeps each run's threads off the cores that decode and
