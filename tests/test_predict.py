@@ -235,3 +235,13 @@ def test_stream_count_default(monkeypatch, bundle) -> None:
     monkeypatch.setattr(pipeline, "resolve_providers", lambda _: ["CUDAExecutionProvider"])
     monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 2)
     assert pipeline.stream_count(config) == 1
+
+
+def test_input_scale_option_reaches_the_model(tmp_path, bundle, capsys) -> None:
+    write_image(tmp_path / "in" / "a.jpg", field_image(150, 203, 1))
+    argv = ["predict", str(tmp_path / "in"), "--model", str(bundle), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--input-scale", "0.5"]) == 0
+    assert "input scale 0.5" in capsys.readouterr().out
+    assert read_mask(tmp_path / "o" / "a.mask.png").shape == (150, 203)  # the photo's size
+    assert main([*argv, "--input-scale", "0", "--resume"]) == 2  # refused before any work
+    assert "--input-scale must be in" in capsys.readouterr().err
