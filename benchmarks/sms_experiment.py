@@ -10,6 +10,7 @@ from its last checkpoint (run folders live under --workdir, outside the reposito
     python benchmarks/sms_experiment.py cwfid-synth      # selective pretraining on synthetic fields
     python benchmarks/sms_experiment.py default-model    # architectures, selective arm, 1 seed
     python benchmarks/sms_experiment.py cwfid --summary  # mean +- std table from the result files
+    python benchmarks/sms_experiment.py cwfid --budget '{input_scale: 0.5}'  # on half-size photos
 
 Pretraining never sees a test image: its pool is the train split (symlinked into the workdir).
 Fine-tuning validates on the dataset's val split, or on a fixed held-out share of train (CWFID
@@ -73,6 +74,14 @@ class Budget:
     finetune_steps: int = 600
     val_every: int = 100
     eval_tile: int = 512
+    # the model works on photos shrunk by this (finetune --input-scale); crop area shares are
+    # divided by its square so crops keep the same zoom range relative to that scale
+    input_scale: float = 1.0
+
+    def crop_scale(self, exp: Experiment) -> tuple[float, float]:
+        """The experiment's crop area shares, at this budget's input scale."""
+        low, high = (min(1.0, share / self.input_scale**2) for share in exp.crop_scale)
+        return low, high
 
 
 @dataclass
@@ -192,6 +201,8 @@ def run_one(
 
     budget = replace(budget, arch=arch)
     tag = f"{arm}-{recipe}-{arch}" if ARMS[arm] is not None else f"{arm}-{arch}"
+    if budget.input_scale != 1.0:
+        tag += f"-x{budget.input_scale:g}"
     result_path = RESULTS / exp.name / f"{tag}-{labels}-s{seed}.json"
     if result_path.is_file():
         print(f"[skip] {result_path.relative_to(REPO)} exists")
@@ -210,7 +221,7 @@ def run_one(
             batch=budget.batch,
             steps=budget.pretrain_steps,
             seed=seed,
-            crop_scale=exp.crop_scale,
+            crop_scale=budget.crop_scale(exp),
             image_every=max(1, budget.pretrain_steps // 4),
             checkpoint_every=200,
             resume=(run_root / "pretrain" / "checkpoints").is_dir(),
@@ -233,7 +244,8 @@ def run_one(
         steps=budget.finetune_steps,
         batch=budget.batch,
         size=budget.size,
-        crop_scale=exp.crop_scale,
+        crop_scale=budget.crop_scale(exp),
+        input_scale=budget.input_scale,
         val_every=budget.val_every,
         seed=seed,
         resume=(run_root / f"finetune-{labels}" / "checkpoints").is_dir(),
@@ -281,6 +293,12 @@ def run_one(
     return result_path
 
 
+def model_label(result: dict) -> str:
+    """The architecture, with the input scale when the model works on shrunk photos."""
+    scale = result["budget"].get("input_scale", 1.0)
+    return result["arch"] if scale == 1.0 else f"{result['arch']} x{scale:g}"
+
+
 def summary(exp: Experiment) -> str:
     """Markdown: per run, then mean +- std (sample std over seeds) per arm/arch/labels."""
     rows = [json.loads(p.read_text()) for p in sorted((RESULTS / exp.name).glob("*.json"))]
@@ -294,13 +312,13 @@ def summary(exp: Experiment) -> str:
     for r in rows:
         ious = " | ".join(f"{r['test']['per_class'][c]['iou']:.4f}" for c in classes)
         lines.append(
-            f"| {r['arm']} | {r['recipe'] or '-'} | {r['arch']} | {r['labels']} | {r['seed']} "
+            f"| {r['arm']} | {r['recipe'] or '-'} | {model_label(r)} | {r['labels']} | {r['seed']} "
             f"| {r['test']['mIoU']:.4f} | {ious} | {r['val_best_miou']:.4f} "
             f"| {r['timings'].get('pretrain_s', 0):.0f} | {r['timings']['finetune_s']:.0f} |"
         )
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["arm"], r["recipe"], r["arch"], r["labels"]), []).append(r)
+        groups.setdefault((r["arm"], r["recipe"], model_label(r), r["labels"]), []).append(r)
 
     def mean_std(values: list[float]) -> str:
         if len(values) < 2:
