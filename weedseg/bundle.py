@@ -24,6 +24,12 @@ MANIFEST_FILE = "weedseg.json"
 MAX_INPUT_SCALE = 4.0  # photos are at most upsampled 4x before the model
 
 
+def check_input_scale(value: float, name: str = "--input-scale") -> None:
+    """Refuse an input scale outside (0, MAX_INPUT_SCALE] with a message naming `name`."""
+    if not 0 < value <= MAX_INPUT_SCALE:
+        raise WeedsegError(f"{name} must be in (0, {MAX_INPUT_SCALE}], got {value}")
+
+
 class BundleError(WeedsegError, ValueError):
     """A bundle that is missing, incomplete, modified or of an unsupported format."""
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from weedseg.bundle import MAX_INPUT_SCALE
+from weedseg.bundle import check_input_scale
 from weedseg.classes import IGNORE_INDEX, ClassInfo
 from weedseg.data.format import DatasetInfo
 from weedseg.errors import WeedsegError
@@ -172,8 +172,8 @@ def check_config(config: EvaluateConfig) -> None:
         raise WeedsegError("--overlap must be at least 0 and smaller than --tile")
     if config.batch < 1 or config.scale <= 0 or config.worst < 0:
         raise WeedsegError("--batch must be at least 1, --scale positive, --worst not negative")
-    if config.input_scale is not None and not 0 < config.input_scale <= MAX_INPUT_SCALE:
-        raise WeedsegError(f"--input-scale must be in (0, {MAX_INPUT_SCALE}]")
+    if config.input_scale is not None:
+        check_input_scale(config.input_scale)
 
 
 def run_evaluate(config: EvaluateConfig) -> dict:

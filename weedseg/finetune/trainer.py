@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from weedseg.bundle import MAX_INPUT_SCALE
+from weedseg.bundle import check_input_scale
 from weedseg.checkpoint import (
     load_tensors,
     read_sidecar,
@@ -179,8 +179,7 @@ def check_config(config: FinetuneConfig) -> None:
         raise WeedsegError("--epochs must be positive")
     if not 0 < config.val_share < 1:
         raise WeedsegError("--val-share must be between 0 and 1")
-    if not 0 < config.input_scale <= MAX_INPUT_SCALE:
-        raise WeedsegError(f"--input-scale must be in (0, {MAX_INPUT_SCALE}]")
+    check_input_scale(config.input_scale)
 
 
 def run_finetune(config: FinetuneConfig, log: Callable[[str], None] = print) -> FinetuneResult:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weedseg.bundle import MAX_INPUT_SCALE, Bundle, BundleError, load_bundle
+from weedseg.bundle import Bundle, BundleError, check_input_scale, load_bundle
 from weedseg.classes import ClassInfo
 from weedseg.errors import WeedsegError
 from weedseg.infer.analysis import class_fractions
@@ -196,10 +196,7 @@ class Predictor:
         self._fixed_size = (height, width) if fixed else None
         self.tile, self.overlap = self._choose_tile(tile, overlap)
         self.input_scale = manifest.input_scale if input_scale is None else float(input_scale)
-        if not 0.0 < self.input_scale <= MAX_INPUT_SCALE:
-            raise WeedsegError(
-                f"input scale must be in (0, {MAX_INPUT_SCALE}], got {self.input_scale}"
-            )
+        check_input_scale(self.input_scale, "input scale")
         mean = np.asarray(manifest.mean, dtype=np.float32)
         std = np.asarray(manifest.std, dtype=np.float32)
         self._scale = 1.0 / (255.0 * std)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from weedseg.bundle import MAX_INPUT_SCALE
+from weedseg.bundle import check_input_scale
 from weedseg.errors import WeedsegError
 
 SAVE_CHOICES = ("mask", "overlay", "csv", "geojson", "geotiff")
@@ -45,8 +45,8 @@ class PredictConfig:
             )
         if self.batch < 1 or self.workers < 1 or (self.streams is not None and self.streams < 1):
             raise WeedsegError("--batch, --workers and --streams must be at least 1")
-        if self.input_scale is not None and not 0 < self.input_scale <= MAX_INPUT_SCALE:
-            raise WeedsegError(f"--input-scale must be in (0, {MAX_INPUT_SCALE}]")
+        if self.input_scale is not None:
+            check_input_scale(self.input_scale)
         if self.gsd is not None and self.gsd <= 0:
             raise WeedsegError(f"--gsd must be positive (cm per pixel), got {self.gsd}")
         if self.grid_m <= 0:
