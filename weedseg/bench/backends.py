@@ -8,6 +8,7 @@ the same uint8 batch; a backend that cannot run here says why instead.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,7 +88,8 @@ def _torch_runner(
                 return deploy(x)
 
         return run
-    deploy, x = deploy.cuda(), x.cuda()
+    # a copy: the subject's network stays on the CPU for the rows after this one
+    deploy, x = copy.deepcopy(deploy).cuda(), x.cuda()
 
     def run_cuda() -> object:
         with torch.inference_mode():

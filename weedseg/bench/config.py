@@ -9,6 +9,7 @@ from typing import Any
 from weedseg.errors import WeedsegError
 
 ALL_BACKENDS = ("torch", "ort", "ort-int8", "cuda", "torch-cuda", "tensorrt")
+CPU_BACKENDS = ("torch", "ort", "ort-int8")  # measured against the CPU's FP32 peak
 
 
 @dataclass

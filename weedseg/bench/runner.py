@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from weedseg.bench.backends import BackendUnavailable, machine_skip_reason, open_runner
-from weedseg.bench.config import BenchConfig
+from weedseg.bench.config import CPU_BACKENDS, BenchConfig
 from weedseg.bench.machine import load_average, machine_info, measure_fp32_peak
 from weedseg.bench.memory import PeakRss, cuda_peak_mib
 from weedseg.bench.subjects import Subject, load_subject, peer_subject
@@ -250,7 +250,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     peak_after = measure_fp32_peak(config.threads, config.gemm_size)
     peak = max(peak_before["peak_gflops"], peak_after["peak_gflops"])
     for row in rows:
-        if row["status"] == "ok":
+        if row["status"] == "ok" and row["backend"] in CPU_BACKENDS:  # the peak is the CPU's
             row["percent_of_fp32_peak"] = round(100 * row["gflop_per_s"] / peak, 1)
             # the peak is a best-of GEMM: the best run is its like-for-like on a busy machine
             row["percent_of_fp32_peak_best"] = round(100 * row["gflop_per_s_best"] / peak, 1)

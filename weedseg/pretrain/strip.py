@@ -10,8 +10,8 @@ from weedseg.masking import PatchGrid
 
 
 def to_rgb8(image: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> np.ndarray:
-    """Normalised [3, H, W] -> HxWx3 uint8."""
-    rgb = image.float().cpu() * std.view(-1, 1, 1) + mean.view(-1, 1, 1)
+    """Normalised [3, H, W] (any device) -> HxWx3 uint8."""
+    rgb = image.float().cpu() * std.cpu().view(-1, 1, 1) + mean.cpu().view(-1, 1, 1)
     return (rgb.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).numpy()
 
 
