@@ -283,7 +283,7 @@ def run_one(
         "test": report["metrics"],
         "test_images": report["images"],
         "timings": timings,
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "machine": machine(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join(["python", *sys.argv]),
     }
@@ -291,6 +291,14 @@ def run_one(
     result_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"[done] {result_path.relative_to(REPO)}: test mIoU {report['metrics']['mIoU']:.4f}")
     return result_path
+
+
+def machine() -> str:
+    """The CPU, and the GPU when one trained the run (device auto picks it)."""
+    import torch
+
+    cpu = f"{platform.machine()} {platform.processor() or ''}".strip()
+    return f"{cpu}, {torch.cuda.get_device_name()}" if torch.cuda.is_available() else cpu
 
 
 def model_label(result: dict) -> str:
@@ -305,12 +313,27 @@ def summary(exp: Experiment) -> str:
     if not rows:
         return f"No results yet for {exp.name}."
     classes = list(rows[0]["test"]["per_class"])
+    absent = [c for c in classes if any(r["test"]["per_class"][c]["pixels"] == 0 for r in rows)]
+    present = [c for c in classes if c not in absent]
+    # a class with no test pixels (Peanut's crop) scores IoU 0 as soon as anything is called it:
+    # the mean over the classes present in the test masks is then the figure to read
+    extra = [f"mIoU ({'+'.join(present)})"] if absent else []
+
+    def present_miou(r: dict) -> list[float]:
+        return (
+            [statistics.mean(r["test"]["per_class"][c]["iou"] for c in present)] if absent else []
+        )
+
     head = "| arm | recipe | arch | labels | seed | test mIoU | " + " | ".join(
-        f"{c} IoU" for c in classes
+        [*extra, *(f"{c} IoU" for c in classes)]
     )
-    lines = [head + " | val mIoU | pretrain s | finetune s |", "|" + "---|" * (len(classes) + 9)]
+    width = len(classes) + len(extra)
+    lines = [head + " | val mIoU | pretrain s | finetune s |", "|" + "---|" * (width + 9)]
     for r in rows:
-        ious = " | ".join(f"{r['test']['per_class'][c]['iou']:.4f}" for c in classes)
+        ious = " | ".join(
+            f"{v:.4f}"
+            for v in [*present_miou(r), *(r["test"]["per_class"][c]["iou"] for c in classes)]
+        )
         lines.append(
             f"| {r['arm']} | {r['recipe'] or '-'} | {model_label(r)} | {r['labels']} | {r['seed']} "
             f"| {r['test']['mIoU']:.4f} | {ious} | {r['val_best_miou']:.4f} "
@@ -328,17 +351,18 @@ def summary(exp: Experiment) -> str:
     lines += [
         "",
         "| arm | recipe | arch | labels | seeds | test mIoU | "
-        + " | ".join(f"{c} IoU" for c in classes)
-        + " |",
-        "|" + "---|" * (len(classes) + 6),
+        + " | ".join([*extra, *(f"{c} IoU" for c in classes)])
+        + " | val mIoU |",
+        "|" + "---|" * (width + 7),
     ]
     for (arm, recipe, arch, labels), group in groups.items():
-        per_class = " | ".join(
-            mean_std([r["test"]["per_class"][c]["iou"] for r in group]) for c in classes
-        )
+        columns = [[present_miou(r)[0] for r in group]] if absent else []
+        columns += [[r["test"]["per_class"][c]["iou"] for r in group] for c in classes]
         lines.append(
             f"| {arm} | {recipe or '-'} | {arch} | {labels} | {len(group)} "
-            f"| {mean_std([r['test']['mIoU'] for r in group])} | {per_class} |"
+            f"| {mean_std([r['test']['mIoU'] for r in group])} | "
+            + " | ".join(mean_std(values) for values in columns)
+            + f" | {mean_std([r['val_best_miou'] for r in group])} |"
         )
     return "\n".join(lines)
 
@@ -349,6 +373,7 @@ def main() -> int:
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="cnn")
     parser.add_argument("--arms", help="comma-separated subset of the experiment's arms")
     parser.add_argument("--seeds", help="comma-separated subset of seeds")
+    parser.add_argument("--archs", help="comma-separated subset of the experiment's architectures")
     parser.add_argument("--data", help="override the dataset path")
     parser.add_argument("--workdir", default="/work/experiments", help="run folders go here")
     parser.add_argument("--budget", help="YAML/JSON mapping overriding Budget fields")
@@ -364,10 +389,11 @@ def main() -> int:
     budget = Budget(**(yaml.safe_load(args.budget) if args.budget else {}))
     arms = args.arms.split(",") if args.arms else exp.arms
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else exp.seeds
+    archs = args.archs.split(",") if args.archs else exp.archs
     print(f"experiment {exp.name}: budget {asdict(budget)}, recipe {args.recipe}")
     for labels, label_seeds in exp.labels.items():
         for seed in (s for s in seeds if s in label_seeds):
-            for arch in exp.archs:
+            for arch in archs:
                 for arm in arms:
                     run_one(exp, arm, arch, labels, seed, args.recipe, budget, Path(args.workdir))
     print(summary(exp))
