@@ -12,6 +12,7 @@ from onnx import TensorProto, helper
 from export.onnx_export import DeployModel, OnnxOptions, export_onnx
 from export.trt_compat import check_model, load_ops_table, profile_for
 from weedseg.bundle import InputSpec
+from weedseg.defaults import DEFAULT_ARCH
 from weedseg.models import build_model
 
 DYNAMIC = InputSpec(layout="NHWC", dtype="uint8", height=64, width=64, dynamic=True,
@@ -42,7 +43,7 @@ def test_ops_list_names_its_source_and_version() -> None:
 
 def test_our_models_pass_with_their_profiles(tiny_dynamic: Path, tmp_path: Path) -> None:
     assert check_model(tiny_dynamic, profile_for(DYNAMIC)) == []
-    default_model = exported(tmp_path, "unet-mobilenetv3-lite", dynamic=False)
+    default_model = exported(tmp_path, DEFAULT_ARCH, dynamic=False)
     static = DYNAMIC.model_copy(update={"dynamic": False})
     assert check_model(default_model, profile_for(static)) == []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from weedseg.defaults import DEFAULT_ARCH
 from weedseg.errors import WeedsegError
 from weedseg.models import (
     PRESETS,
@@ -51,6 +52,7 @@ def test_replace_head_keeps_everything_else():
     assert model.eval()(torch.zeros(1, 3, 32, 32)).shape == (1, 5, 32, 32)
 
 
-def test_light_presets_stay_under_8_gflop_at_512():
+def test_light_presets_and_the_default_stay_under_8_gflop_at_512():
+    assert count_gflops(build_model(DEFAULT_ARCH, 3), 512) < 8.0
     assert count_gflops(build_model("unet-mobilenetv3-lite", 3), 512) < 8.0
     assert count_gflops(build_model("fpn-mobilenetv3", 3), 512) < 8.0

@@ -18,9 +18,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from weedseg.defaults import DEFAULT_ARCH
 from weedseg.errors import WeedsegError
-
-DEMO_ARCH = "unet-mobilenetv3-lite"
 
 HELP = "Run the pipeline end to end on a small synthetic field dataset and say where outputs are."
 
@@ -33,7 +32,7 @@ class DemoConfig:
     n: int = 96  # synthetic images (70% train: at least 50 calibrate the INT8 model)
     size: int = 256  # image side in pixels
     seed: int = 0
-    arch: str = DEMO_ARCH
+    arch: str = DEFAULT_ARCH
     crop: int = 192  # training crop side
     batch: int = 8
     pretrain_steps: int = 240

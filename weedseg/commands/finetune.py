@@ -6,7 +6,8 @@ import argparse
 import dataclasses
 import os
 
-from weedseg.finetune.config import DEFAULT_ARCH, FinetuneConfig
+from weedseg.defaults import DEFAULT_ARCH
+from weedseg.finetune.config import FinetuneConfig
 
 HELP = "fine-tune a segmenter on a labeled dataset (from a pretraining run or from scratch)"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from weedseg.defaults import DEFAULT_ARCH
+
 HELP = "Pretrain a segmenter on unlabeled images by masked reconstruction (selective masking)."
 
 # on/off knobs: --sparse / --no-sparse etc.
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="YAML file of config fields (flags win)")
     parser.add_argument(
         "--arch",
-        help="model preset or arch:encoder (default: the --init checkpoint's, else unet-resnet34)",
+        help=f"model preset or arch:encoder (default: the --init's, else {DEFAULT_ARCH})",
     )
     parser.add_argument("--masking", choices=["random", "selective"])
     parser.add_argument("--schedule", choices=["paper", "online"])

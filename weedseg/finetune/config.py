@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_ARCH = "unet-mobilenetv3-lite"  # used with `init="none"` when no arch is given
-
 
 @dataclass
 class FinetuneConfig:
@@ -14,7 +12,7 @@ class FinetuneConfig:
     data: str  # canonical labeled dataset root (dataset.yaml)
     out: str  # run folder
     init: str = "none"  # pretraining run folder or checkpoint, or "none" (random init)
-    arch: str | None = None  # preset or arch:encoder; None: the init's, else DEFAULT_ARCH
+    arch: str | None = None  # preset or arch:encoder; None: the init's, else defaults.DEFAULT_ARCH
     steps: int = 1000  # optimizer steps (ignored when epochs is set)
     epochs: float | None = None  # passes over the train images, converted to steps
     batch: int = 8  # images per step (per process under torchrun)

@@ -29,10 +29,11 @@ from weedseg.checkpoint import (
 )
 from weedseg.data.format import DatasetInfo
 from weedseg.data.stats import class_pixel_counts, image_mean_std
+from weedseg.defaults import DEFAULT_ARCH
 from weedseg.errors import WeedsegError
 from weedseg.evaluate.metrics import metrics_from_matrix
 from weedseg.evaluate.report import side_by_side
-from weedseg.finetune.config import DEFAULT_ARCH, FinetuneConfig
+from weedseg.finetune.config import FinetuneConfig
 from weedseg.finetune.engine import train_step, validate, warmup_cosine
 from weedseg.finetune.losses import CLASS_WEIGHTS, LOSSES, build_loss, inverse_sqrt_weights
 from weedseg.models import ModelSpec, build_model, spec_from_name

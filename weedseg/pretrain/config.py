@@ -17,7 +17,6 @@ from weedseg.errors import WeedsegError
 MASKINGS = ("random", "selective")
 SCHEDULES = ("paper", "online")
 LOSSES = ("paper", "masked")
-DEFAULT_ARCH = "unet-resnet34"  # the paper's network
 
 
 @dataclass

@@ -20,10 +20,11 @@ import torch
 from weedseg.checkpoint import read_sidecar, resolve_checkpoint, transfer_weights
 from weedseg.checkpoint import unwrap as unwrap_model
 from weedseg.data.format import find_images
+from weedseg.defaults import DEFAULT_ARCH
 from weedseg.errors import WeedsegError
 from weedseg.masking import PatchGrid, apply_mask
 from weedseg.models import ModelSpec, build_model, spec_from_name
-from weedseg.pretrain.config import DEFAULT_ARCH, PretrainConfig
+from weedseg.pretrain.config import PretrainConfig
 from weedseg.pretrain.engine import Reconstructor, choose_masks, train_step
 from weedseg.pretrain.schedule import Phase, make_optimizer, phase_at, plan_phases, selected_share
 from weedseg.pretrain.selection import load_maps, save_maps, score_images
