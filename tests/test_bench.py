@@ -171,3 +171,15 @@ def test_bench_checkpoint_and_static_bundle(tmp_path):
     assert rows[("tiny-bundle", "ort", 1)]["status"] == "ok"
     assert "static bundle graph" in rows[("tiny-bundle", "ort", 2)]["reason"]
     assert "--int8" in rows[("tiny-bundle", "ort-int8", 1)]["reason"]
+
+
+def test_fp32_peak_counts_numpy_only_when_every_core_is_used(monkeypatch):
+    from weedseg.bench import machine
+
+    monkeypatch.setattr(machine.os, "cpu_count", lambda: 4)
+    fewer = machine.measure_fp32_peak(threads=1, size=64, repeats=1)  # NumPy's BLAS: all cores
+    assert fewer["numpy_gflops"] is None and fewer["peak_gflops"] == fewer["torch_gflops"]
+    monkeypatch.setattr(machine.os, "cpu_count", lambda: 1)
+    every = machine.measure_fp32_peak(threads=1, size=64, repeats=1)
+    assert every["numpy_gflops"] > 0
+    assert every["peak_gflops"] == max(every["torch_gflops"], every["numpy_gflops"])

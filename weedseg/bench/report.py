@@ -80,8 +80,8 @@ def markdown_report(results: dict[str, Any]) -> str:
         "",
         f"FP32 peak: **{peak['peak_gflops']} GFLOP/s** ({peak['before']['method']}, PyTorch and "
         f"NumPy, before and after the runs: {peak['before']['torch_gflops']}/"
-        f"{peak['before']['numpy_gflops']} and {peak['after']['torch_gflops']}/"
-        f"{peak['after']['numpy_gflops']} GFLOP/s).",
+        f"{peak['before']['numpy_gflops'] or '-'} and {peak['after']['torch_gflops']}/"
+        f"{peak['after']['numpy_gflops'] or '-'} GFLOP/s; NumPy only when every core is used).",
         "",
         "| model | role | params (M) | GFLOP/img | weights | INT8 graph |",
         "|---|---|---|---|---|---|",
