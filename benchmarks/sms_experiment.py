@@ -317,23 +317,18 @@ def summary(exp: Experiment) -> str:
     present = [c for c in classes if c not in absent]
     # a class with no test pixels (Peanut's crop) scores IoU 0 as soon as anything is called it:
     # the mean over the classes present in the test masks is then the figure to read
-    extra = [f"mIoU ({'+'.join(present)})"] if absent else []
+    titles = [f"mIoU ({'+'.join(present)})"] * bool(absent) + [f"{c} IoU" for c in classes]
 
-    def present_miou(r: dict) -> list[float]:
-        return (
-            [statistics.mean(r["test"]["per_class"][c]["iou"] for c in present)] if absent else []
-        )
+    def iou_columns(r: dict) -> list[float]:
+        """The run's per-class test IoUs, led by the present-class mean when a class is absent."""
+        ious = {c: r["test"]["per_class"][c]["iou"] for c in classes}
+        present_mean = [statistics.mean(ious[c] for c in present)] * bool(absent)
+        return present_mean + [ious[c] for c in classes]
 
-    head = "| arm | recipe | arch | labels | seed | test mIoU | " + " | ".join(
-        [*extra, *(f"{c} IoU" for c in classes)]
-    )
-    width = len(classes) + len(extra)
-    lines = [head + " | val mIoU | pretrain s | finetune s |", "|" + "---|" * (width + 9)]
+    head = "| arm | recipe | arch | labels | seed | test mIoU | " + " | ".join(titles)
+    lines = [head + " | val mIoU | pretrain s | finetune s |", "|" + "---|" * (len(titles) + 9)]
     for r in rows:
-        ious = " | ".join(
-            f"{v:.4f}"
-            for v in [*present_miou(r), *(r["test"]["per_class"][c]["iou"] for c in classes)]
-        )
+        ious = " | ".join(f"{v:.4f}" for v in iou_columns(r))
         lines.append(
             f"| {r['arm']} | {r['recipe'] or '-'} | {model_label(r)} | {r['labels']} | {r['seed']} "
             f"| {r['test']['mIoU']:.4f} | {ious} | {r['val_best_miou']:.4f} "
@@ -351,17 +346,16 @@ def summary(exp: Experiment) -> str:
     lines += [
         "",
         "| arm | recipe | arch | labels | seeds | test mIoU | "
-        + " | ".join([*extra, *(f"{c} IoU" for c in classes)])
+        + " | ".join(titles)
         + " | val mIoU |",
-        "|" + "---|" * (width + 7),
+        "|" + "---|" * (len(titles) + 7),
     ]
     for (arm, recipe, arch, labels), group in groups.items():
-        columns = [[present_miou(r)[0] for r in group]] if absent else []
-        columns += [[r["test"]["per_class"][c]["iou"] for r in group] for c in classes]
+        columns = zip(*(iou_columns(r) for r in group), strict=True)  # seeds per column
         lines.append(
             f"| {arm} | {recipe or '-'} | {arch} | {labels} | {len(group)} "
             f"| {mean_std([r['test']['mIoU'] for r in group])} | "
-            + " | ".join(mean_std(values) for values in columns)
+            + " | ".join(mean_std(list(values)) for values in columns)
             + f" | {mean_std([r['val_best_miou'] for r in group])} |"
         )
     return "\n".join(lines)
