@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import onnx
 import pytest
 import torch
 from labeled_datasets import write_colour_dataset
+from onnx import TensorProto, helper, numpy_helper
 
+from export.quantize import quantize_int8
 from export.trt_compat import check_model, profile_for
 from weedseg.bundle import load_bundle
 from weedseg.checkpoint import save_checkpoint
@@ -77,3 +81,38 @@ def test_too_few_calibration_images_are_refused(checkpoint, tmp_path, capsys) ->
     assert export(checkpoint, out, "--int8", "--calib", str(folder)) == 2
     assert "at least 50 real images" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _conv_relu_chain(path: Path) -> None:
+    """A float graph images [1, 3, 8, 8] -> Conv -> Relu -> Conv -> Relu -> Conv (3 channels)."""
+    rng = np.random.default_rng(0)
+    nodes, weights, x = [], [], "images"
+    for i in range(3):
+        w = rng.normal(0, 0.3, (3, 3, 3, 3)).astype(np.float32)
+        weights.append(numpy_helper.from_array(w, f"w{i}"))
+        nodes.append(helper.make_node("Conv", [x, f"w{i}"], [f"c{i}"], name=f"conv{i}", pads=[1] * 4))
+        x = f"c{i}"
+        if i < 2:
+            nodes.append(helper.make_node("Relu", [x], [f"r{i}"], name=f"relu{i}"))
+            x = f"r{i}"
+    info = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 3, 8, 8])  # noqa: E731
+    graph = helper.make_graph(nodes, "chain", [info("images")], [info(x)], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # what torch's exporter writes; ONNX Runtime reads up to 13
+    onnx.save(model, path)
+
+
+@pytest.mark.parametrize("count", [16, 20])
+def test_calibration_ranges_cover_every_input(tmp_path, count) -> None:
+    """The one large input comes first: a calibrator that drops early inputs misses its range
+    (ONNX Runtime's chunked MinMax collection did, and failed outright on multiples of 16)."""
+    _conv_relu_chain(tmp_path / "fp32.onnx")
+    calibration = np.full((count, 3, 8, 8), 0.1, dtype=np.float32)
+    calibration[0] *= 100
+    quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", calibration)
+    model = onnx.load(tmp_path / "int8.onnx")
+    constants = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    quantized = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    assert quantized
+    for node in quantized:  # the middle Conv's input and output: their ranges scale with input 0
+        assert float(constants[node.input[1]]) > 0.01, node.input[0]
