@@ -90,7 +90,9 @@ def _conv_relu_chain(path: Path) -> None:
     for i in range(3):
         w = rng.normal(0, 0.3, (3, 3, 3, 3)).astype(np.float32)
         weights.append(numpy_helper.from_array(w, f"w{i}"))
-        nodes.append(helper.make_node("Conv", [x, f"w{i}"], [f"c{i}"], name=f"conv{i}", pads=[1] * 4))
+        nodes.append(
+            helper.make_node("Conv", [x, f"w{i}"], [f"c{i}"], name=f"conv{i}", pads=[1] * 4)
+        )
         x = f"c{i}"
         if i < 2:
             nodes.append(helper.make_node("Relu", [x], [f"r{i}"], name=f"relu{i}"))
