@@ -39,6 +39,7 @@ from export.verify import require_agreement, verify_onnx
 from weedseg.atomic import atomic_dir
 from weedseg.bundle import Manifest, load_bundle, write_manifest
 from weedseg.errors import WeedsegError
+from weedseg.models import head_classes
 
 
 def onnx_options(config: ExportConfig) -> OnnxOptions:
@@ -217,7 +218,7 @@ def export_bundle(config: ExportConfig) -> Manifest:
             f"{loaded.path}: a {loaded.task} checkpoint has no class head; fine-tune it first"
         )
     model = loaded.model.eval()
-    num_classes = int(model.segmentation_head[0].out_channels)
+    num_classes = head_classes(model)
     if num_classes > MAX_CLASSES:
         raise WeedsegError(f"{num_classes} classes do not fit the uint8 class map")
     classes = checkpoint_classes(loaded.meta, num_classes, loaded.path)

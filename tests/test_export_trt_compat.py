@@ -46,6 +46,8 @@ def test_our_models_pass_with_their_profiles(tiny_dynamic: Path, tmp_path: Path)
     default_model = exported(tmp_path, DEFAULT_ARCH, dynamic=False)
     static = DYNAMIC.model_copy(update={"dynamic": False})
     assert check_model(default_model, profile_for(static)) == []
+    lraspp = exported(tmp_path, "lraspp-mobilenetv3", dynamic=True)
+    assert check_model(lraspp, profile_for(DYNAMIC)) == []
 
 
 def test_a_planted_unsupported_operator_fails(tiny_dynamic: Path) -> None:

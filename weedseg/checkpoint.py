@@ -25,7 +25,7 @@ from torch import nn
 
 from weedseg.atomic import atomic_path, write_atomic
 from weedseg.errors import WeedsegError
-from weedseg.models import ModelSpec, build_model
+from weedseg.models import ModelSpec, build_model, head_classes
 
 FORMAT = "weedseg-checkpoint"
 FORMAT_VERSION = 1
@@ -195,7 +195,7 @@ def _stem(path: Path) -> Path:
 
 
 def _out_channels(model: nn.Module) -> int:
-    return int(unwrap(model).segmentation_head[0].out_channels)
+    return head_classes(unwrap(model))
 
 
 def _jsonable(value: Any) -> Any:

@@ -61,17 +61,6 @@ class Subject:
         return f"static bundle graph takes {b}x{h}x{w} only; re-export with --dynamic"
 
 
-class _MainOutput(nn.Module):
-    """A torchvision segmenter (returns {"out": logits, ...}) as a plain logits network."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x)["out"]
-
-
 class RawDeploy(nn.Module):
     """uint8 NHWC -> normalised NCHW -> the network's outputs as they are (no class map)."""
 
@@ -131,14 +120,14 @@ def peer_subject(name: str, num_classes: int = len(DEFAULT_CLASSES)) -> Subject:
         return _yolo_subject(num_classes)
     if name != "lraspp":
         raise WeedsegError(f"unknown peer {name!r} (have {', '.join(PEERS)})")
-    from torchvision.models.segmentation import lraspp_mobilenet_v3_large
+    from weedseg.models import build_model
 
-    model = lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=num_classes)
     return Subject(
         name="lraspp-mobilenetv3-large (torchvision)",
         role="peer",
-        source="torchvision.models.segmentation.lraspp_mobilenet_v3_large",
-        network=_MainOutput(model).eval(),
+        source="torchvision.models.segmentation.lraspp_mobilenet_v3_large (preset "
+        "lraspp-mobilenetv3)",
+        network=build_model("lraspp-mobilenetv3", num_classes).eval(),
         weights=RANDOM_WEIGHTS,
     )
 

@@ -36,7 +36,7 @@ from weedseg.evaluate.report import side_by_side
 from weedseg.finetune.config import FinetuneConfig
 from weedseg.finetune.engine import train_step, validate, warmup_cosine
 from weedseg.finetune.losses import CLASS_WEIGHTS, LOSSES, build_loss, inverse_sqrt_weights
-from weedseg.models import ModelSpec, build_model, spec_from_name
+from weedseg.models import ModelSpec, build_model, class_head_prefixes, spec_from_name
 from weedseg.runs import (
     EpochSampler,
     RunDir,
@@ -49,7 +49,6 @@ from weedseg.runs import (
 )
 from weedseg.tiling import SIZE_MULTIPLE
 
-HEAD_PREFIX = "segmentation_head."  # smp's task head: the only part that changes between tasks
 HOLDOUT_SEED = 0  # the held-out validation share is the same for every run seed and arm
 
 
@@ -116,8 +115,9 @@ def init_model(
     log(f"init: {stem} ({sidecar.get('task')}), model {spec}")
     if sidecar.get("task") != "segmentation":
         # a reconstruction head predicts pixels, not classes: never carry it, even if shapes match
-        tensors = {k: v for k, v in tensors.items() if not k.startswith(HEAD_PREFIX)}
-        log(f"the source's reconstruction head ({HEAD_PREFIX}*) is not carried")
+        head = class_head_prefixes(model)
+        tensors = {k: v for k, v in tensors.items() if not k.startswith(head)}
+        log(f"the source's reconstruction head ({', '.join(p + '*' for p in head)}) is not carried")
     report = transfer_weights(model, tensors)
     log("transfer: " + report.summary())
     if not report.carried:

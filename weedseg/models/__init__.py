@@ -1,5 +1,6 @@
 """Compact encoder-decoder segmenters (segmentation-models-pytorch, no downloaded weights).
 
+Networks are smp models or torchvision's LR-ASPP (`lraspp-mobilenetv3`), all random init.
 One network serves both tasks: pretraining builds it with 3 output channels (the reconstructed
 RGB image), segmentation swaps only the head for K class logits (`replace_head`), so every other
 weight carries over.
@@ -17,6 +18,8 @@ from weedseg.models.spec import (
     ModelSpec,
     build_model,
     check_input_size,
+    class_head_prefixes,
+    head_classes,
     replace_head,
     spec_from_name,
 )
@@ -27,7 +30,9 @@ __all__ = [
     "ModelSpec",
     "build_model",
     "check_input_size",
+    "class_head_prefixes",
     "count_gflops",
+    "head_classes",
     "replace_head",
     "spec_from_name",
 ]
