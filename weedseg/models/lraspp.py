@@ -25,10 +25,9 @@ class LRASPPSegmenter(nn.Module):
         model = lraspp_mobilenet_v3_large(
             weights=None, weights_backbone=None, num_classes=out_channels
         )
-        self.encoder = (
-            model.backbone
-        )  # x -> {"low": [N, 40, H/8, W/8], "high": [N, 960, H/16, W/16]}
-        self.segmentation_head = model.classifier  # -> [N, K, H/8, W/8]
+        # x -> {"low": [N, 40, H/8, W/8], "high": [N, 960, H/16, W/16]}
+        self.encoder = model.backbone
+        self.segmentation_head = model.classifier  # features -> [N, K, H/8, W/8]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.segmentation_head(self.encoder(x))  # [N, K, H/8, W/8]
