@@ -41,6 +41,8 @@ from weedseg.bundle import Manifest, load_bundle, write_manifest
 from weedseg.errors import WeedsegError
 from weedseg.models import head_classes
 
+INT8_MAX_LOSS_POINTS = 1.0  # mIoU points INT8 may lose before the export warns
+
 
 def onnx_options(config: ExportConfig) -> OnnxOptions:
     options = OnnxOptions(
@@ -190,7 +192,8 @@ def _engine_request(
     )
 
 
-def _int8_summary(entry: dict[str, Any]) -> str:
+def int8_summary(entry: dict[str, Any]) -> str:
+    """The INT8 figures in one line, and a warning line for each reason not to ship it."""
     line = (
         f"int8: {entry['agreement']:.2%} of pixels agree with FP32; CPU "
         f"{entry['cpu_ms_fp32']:.1f} -> {entry['cpu_ms_int8']:.1f} ms "
@@ -201,6 +204,13 @@ def _int8_summary(entry: dict[str, Any]) -> str:
             f"; mIoU {entry['miou_fp32']:.4f} -> {entry['miou_int8']:.4f} "
             f"({entry['miou_delta_points']:+.2f} points on {entry['miou_images']} images)"
         )
+    if entry.get("miou_delta_points", 0.0) < -INT8_MAX_LOSS_POINTS:
+        line += (
+            f"\nint8 warning: loses more than {INT8_MAX_LOSS_POINTS:g} mIoU point; serve the FP32 "
+            "model.onnx, or calibrate on more images of the field it will see"
+        )
+    if entry["cpu_speedup"] < 1.0:
+        line += "\nint8 warning: not faster than FP32 on this CPU; measure on the target device"
     return line
 
 
@@ -261,7 +271,7 @@ def export_bundle(config: ExportConfig) -> Manifest:
         if config.int8:
             manifest.int8 = _int8_entry(config, root, manifest, verify_inputs, batch_size)
             files.append("model.int8.onnx")
-            print(_int8_summary(manifest.int8))
+            print(int8_summary(manifest.int8))
         compatibility = compatibility_report(root, manifest, files)
         manifest.tensorrt_compatibility = compatibility
         print(compatibility_summary(compatibility))

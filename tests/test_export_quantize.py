@@ -11,6 +11,7 @@ import torch
 from labeled_datasets import write_colour_dataset
 from onnx import TensorProto, helper, numpy_helper
 
+from export.pipeline import int8_summary
 from export.quantize import quantize_int8
 from export.trt_compat import check_model, profile_for
 from weedseg.bundle import load_bundle
@@ -118,3 +119,14 @@ def test_calibration_ranges_cover_every_input(tmp_path, count) -> None:
     assert quantized
     for node in quantized:  # the middle Conv's input and output: their ranges scale with input 0
         assert float(constants[node.input[1]]) > 0.01, node.input[0]
+
+
+def test_summary_warns_when_int8_loses_accuracy_or_speed() -> None:
+    entry = {"agreement": 0.97, "cpu_ms_fp32": 34.6, "cpu_ms_int8": 37.2, "cpu_speedup": 0.93}
+    entry |= {"miou_fp32": 0.6712, "miou_int8": 0.6359, "miou_delta_points": -3.53}
+    lines = int8_summary(entry | {"miou_images": 21}).splitlines()
+    assert "-3.53 points on 21 images" in lines[0]
+    assert [line.split(":")[0] for line in lines[1:]] == ["int8 warning"] * 2
+    assert "serve the FP32" in lines[1] and "not faster" in lines[2]
+    good = entry | {"miou_delta_points": -0.4, "miou_images": 21, "cpu_speedup": 1.5}
+    assert len(int8_summary(good).splitlines()) == 1
