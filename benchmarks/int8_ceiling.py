@@ -36,10 +36,15 @@ from weedseg.models import count_gflops
 GEMM_SIDE = 2048
 
 
-def session(model: str | bytes, threads: int, profile: bool = False) -> ort.InferenceSession:
+def session(
+    model: str | bytes, threads: int, profile_in: Path | None = None
+) -> ort.InferenceSession:
+    """A CPU session; with `profile_in`, ONNX Runtime writes its profile file into that folder."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    options.enable_profiling = profile
+    if profile_in is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_in / "profile")
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
@@ -118,7 +123,7 @@ def measure_model(preset: str, folder: Path, args: argparse.Namespace) -> dict:
             times[name].append(1000 * _timed(lambda s=s: s.run(None, sample)))
     shares = {}
     for name, path in paths.items():
-        profiled = session(str(path), args.threads, profile=True)
+        profiled = session(str(path), args.threads, profile_in=folder)
         for _ in range(3):
             profiled.run(None, sample)
         shares[name] = op_shares(profiled.end_profiling(), args.top)
