@@ -134,7 +134,7 @@ EXPERIMENTS = {
         ["scratch"],
         [0, 1, 2],
         {"all": [0, 1, 2]},
-        archs=["fpn-mobilenetv3", "lraspp-mobilenetv3"],
+        archs=["fpn-mobilenetv3", "lraspp-mobilenetv3", "fpn-mobilenetv3-lite"],
     ),
 }
 
