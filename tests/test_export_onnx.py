@@ -90,3 +90,18 @@ def test_sizes_that_are_not_multiples_of_32_are_refused() -> None:
         OnnxOptions(100, 100).validate()
     with pytest.raises(WeedsegError, match="within"):
         OnnxOptions(512, 512, dynamic=True, min_size=64, max_size=256).validate()
+
+
+def test_fpn_merge_exports_as_adds_with_the_same_outputs(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    fpn = build_model("fpn-mobilenetv3-lite", 3).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        stacked = fpn(x)  # smp's own merge: stack + sum
+        deploy = DeployModel(fpn, MEAN, STD, "NHWC")
+        assert torch.equal(deploy.model(x), stacked)
+    path = tmp_path / "fpn.onnx"
+    export_onnx(deploy, path, OnnxOptions(64, 64))
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert "Concat" not in ops
+    assert ops.count("ReduceSum") == 1  # the softmax's, not the merge's
