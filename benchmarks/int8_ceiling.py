@@ -31,6 +31,7 @@ from export.images import synthetic_images
 from export.onnx_export import OnnxOptions, export_onnx, model_input
 from export.quantize import quantize_int8
 from weedseg.bench.subjects import PRESET_PREFIX, load_subject
+from weedseg.infer.predictor import NO_SPINNING
 from weedseg.models import count_gflops
 
 GEMM_SIDE = 2048
@@ -42,6 +43,7 @@ def session(
     """A CPU session; with `profile_in`, ONNX Runtime writes its profile file into that folder."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    options.add_session_config_entry(*NO_SPINNING)  # the sessions take turns
     if profile_in is not None:
         options.enable_profiling = True
         options.profile_file_prefix = str(profile_in / "profile")

@@ -126,8 +126,12 @@ def median_latency_ms(run: Callable[[], object], runs: int) -> float:
 def cpu_speed(
     fp32_path: str | Path, int8_path: str | Path, sample: np.ndarray, runs: int = 10
 ) -> dict[str, float]:
-    """Median CPU latency of both models on one input, interleaved so load affects both alike."""
-    sessions = {"fp32": cpu_session(fp32_path), "int8": cpu_session(int8_path)}
+    """Median CPU latency of both models on one input, interleaved so load affects both alike
+    (threads that sleep when idle, so neither session's pool spins while the other runs)."""
+    sessions = {
+        "fp32": cpu_session(fp32_path, spinning=False),
+        "int8": cpu_session(int8_path, spinning=False),
+    }
     times: dict[str, list[float]] = {"fp32": [], "int8": []}
     for _ in range(3):
         for name, session in sessions.items():

@@ -11,6 +11,7 @@ import torch
 
 from export.onnx_export import DeployModel
 from weedseg.errors import WeedsegError
+from weedseg.infer.predictor import NO_SPINNING
 
 FP32_MIN_AGREEMENT = 0.999  # share of pixels whose class must match PyTorch's
 
@@ -41,10 +42,13 @@ class Verification:
         )
 
 
-def cpu_session(path: str | Path, threads: int = 0) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session (threads 0: ONNX Runtime's default)."""
+def cpu_session(path: str | Path, threads: int = 0, spinning: bool = True) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session (threads 0: ONNX Runtime's default); `spinning=False` for
+    sessions timed against each other (`NO_SPINNING`)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry(*NO_SPINNING)
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

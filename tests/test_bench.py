@@ -183,3 +183,21 @@ def test_fp32_peak_counts_numpy_only_when_every_core_is_used(monkeypatch):
     every = machine.measure_fp32_peak(threads=1, size=64, repeats=1)
     assert every["numpy_gflops"] > 0
     assert every["peak_gflops"] == max(every["torch_gflops"], every["numpy_gflops"])
+
+
+def test_timed_onnx_sessions_do_not_spin_while_another_runs(tmp_path):
+    """Backends take turns: an idle ONNX Runtime pool that busy-waits steals the next's cores."""
+    from export.onnx_export import DeployModel, OnnxOptions, export_onnx
+    from export.verify import cpu_session
+    from weedseg.bench.backends import _ort_session
+    from weedseg.infer.predictor import NO_SPINNING
+    from weedseg.models import build_model
+
+    path = tmp_path / "tiny.onnx"
+    model = build_model("unet-resnet18-tiny", 3).eval()
+    export_onnx(DeployModel(model, (0.5,) * 3, (0.25,) * 3, "NHWC"), path, OnnxOptions(64, 64))
+    key, off = NO_SPINNING
+    bench = _ort_session(path, "CPUExecutionProvider", (1, 64, 64, 3), 2, None)
+    assert bench.get_session_options().get_session_config_entry(key) == off
+    export_timing = cpu_session(path, spinning=False)
+    assert export_timing.get_session_options().get_session_config_entry(key) == off

@@ -16,6 +16,7 @@ import numpy as np
 
 from weedseg.bench.config import ALL_BACKENDS
 from weedseg.bench.subjects import Subject
+from weedseg.infer.predictor import NO_SPINNING
 
 _ORT_PROVIDERS = {
     "ort": "CPUExecutionProvider",
@@ -110,6 +111,8 @@ def _ort_session(
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # backends take turns: an idle pool must not spin while the next backend runs
+    options.add_session_config_entry(*NO_SPINNING)
     # a dynamic graph runs as fast as a static one once its free dimensions are fixed
     nhwc = shape[-1] == 3
     batch, height, width = (shape[0], shape[1], shape[2]) if nhwc else (shape[0], *shape[2:])

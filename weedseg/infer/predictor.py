@@ -36,6 +36,11 @@ from weedseg.tiling import (
     round_up,
 )
 
+# ONNX Runtime session config that makes idle intra-op threads sleep instead of busy-waiting.
+# Needed wherever two sessions alternate on one machine (timings, pipelines): a spinning idle
+# pool keeps a core busy while the other session runs (2 threads on 2 cores: 79-91 ms instead
+# of 44 ms for the default model, benchmarks/RESULTS.md).
+NO_SPINNING = ("session.intra_op.allow_spinning", "0")
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 PROVIDER_ALIASES = {
     "tensorrt": "TensorrtExecutionProvider",
@@ -242,7 +247,7 @@ class Predictor:
         if threads:
             options.intra_op_num_threads = threads
         if not spinning:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry(*NO_SPINNING)
         session = _engine_session(bundle, providers, precision)
         if session is None:
             chosen = resolve_providers(providers)
