@@ -22,6 +22,7 @@ import onnxruntime as ort
 import torch
 
 from export.onnx_export import DeployModel, OnnxOptions, export_onnx, with_sum_merges
+from weedseg.infer.predictor import NO_SPINNING
 from weedseg.models import build_model
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -38,6 +39,7 @@ class StackMergeDeploy(DeployModel):
 def session(path: Path, threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    options.add_session_config_entry(*NO_SPINNING)  # the sessions take turns
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -90,7 +90,7 @@ def with_sum_merges(model: nn.Module) -> nn.Module:
     """`model` with every smp FPN "add" MergeBlock replaced by `SumMerge`, in place.
 
     Same outputs, bit for bit (the blocks have no weights); ONNX Runtime FP32 on fpn-mobilenetv3
-    at 512x512, 1 thread: 88.6 -> 82.4 ms of kernel time (benchmarks/RESULTS.md).
+    at 512x512, batch 1, 1 thread: 80.9 -> 77.3 ms (benchmarks/fpn_merge.py, RESULTS.md).
     """
     from segmentation_models_pytorch.decoders.fpn.decoder import MergeBlock
 
