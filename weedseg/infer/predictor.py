@@ -38,8 +38,8 @@ from weedseg.tiling import (
 
 # ONNX Runtime session config that makes idle intra-op threads sleep instead of busy-waiting.
 # Needed wherever two sessions alternate on one machine (timings, pipelines): a spinning idle
-# pool keeps a core busy while the other session runs (2 threads on 2 cores: 79-91 ms instead
-# of 44 ms for the default model, benchmarks/RESULTS.md).
+# pool keeps a core busy while the other session runs (2 threads on 2 cores: 79-83 ms instead
+# of 44 ms for the default model, benchmarks/ort_spinning.py).
 NO_SPINNING = ("session.intra_op.allow_spinning", "0")
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 PROVIDER_ALIASES = {
