@@ -21,8 +21,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from export.onnx_export import DeployModel, OnnxOptions, export_onnx, with_sum_merges
-from weedseg.infer.predictor import NO_SPINNING
+from export.onnx_export import DeployModel, OnnxOptions, export_onnx
+from export.verify import cpu_session
 from weedseg.models import build_model
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -34,13 +34,6 @@ class StackMergeDeploy(DeployModel):
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__(torch.nn.Identity(), MEAN, STD, "NHWC")
         self.model = model
-
-
-def session(path: Path, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.add_session_config_entry(*NO_SPINNING)  # the sessions take turns
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def main() -> None:
@@ -59,12 +52,13 @@ def main() -> None:
             model = build_model(name, out_channels=3).eval()
             variants = {
                 "stack + ReduceSum": StackMergeDeploy(copy.deepcopy(model)),
-                "chained Adds": DeployModel(with_sum_merges(model), MEAN, STD, "NHWC"),
+                "chained Adds": DeployModel(model, MEAN, STD, "NHWC"),  # with_sum_merges
             }
             for variant, deploy in variants.items():
                 path = Path(tmp) / f"{name}-{len(sessions)}.onnx"
                 export_onnx(deploy, path, OnnxOptions(args.size, args.size))
-                sessions[name, variant] = session(path, args.threads)
+                # the sessions take turns: threads sleep when idle
+                sessions[name, variant] = cpu_session(path, args.threads, spinning=False)
     outputs = {key: s.run(None, {"images": x}) for key, s in sessions.items()}  # warm-up too
     times: dict[tuple[str, str], list[float]] = {key: [] for key in sessions}
     for _ in range(args.runs):

@@ -18,29 +18,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 
 from export.onnx_export import DeployModel, OnnxOptions, export_onnx
+from export.verify import cpu_session
 from weedseg.defaults import DEFAULT_ARCH
-from weedseg.infer.predictor import NO_SPINNING
 from weedseg.models import build_model
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 PEER = "lraspp-mobilenetv3"
-
-
-def open_sessions(paths: dict[str, Path], threads: int, spinning: bool) -> dict:
-    sessions = {}
-    for name, path in paths.items():
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        if not spinning:
-            options.add_session_config_entry(*NO_SPINNING)
-        sessions[name] = ort.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
-    return sessions
 
 
 def timed_runs(sessions: dict, x: np.ndarray, runs: int, alternate: bool) -> dict[str, list[float]]:
@@ -80,7 +66,9 @@ def main() -> None:
         print("|---|---|---|---|")
         for spinning in (True, False):
             for alternate in (True, False):
-                sessions = open_sessions(paths, args.threads, spinning)
+                sessions = {
+                    name: cpu_session(path, args.threads, spinning) for name, path in paths.items()
+                }
                 times = timed_runs(sessions, x, args.runs, alternate)
                 cells = [f"{statistics.median(t):.1f} / {min(t):.1f}" for t in times.values()]
                 print(
