@@ -31,6 +31,7 @@ def tiny_config(data, out, **overrides) -> FinetuneConfig:
     settings = dict(
         data=str(data.root), out=str(out), arch=TINY, steps=4, batch=2, size=64, warmup=1,
         val_every=2, val_tile=64, val_overlap=16, workers=0, log_every=1,
+        precision="fp32", memory_format="contiguous",  # resumed runs are compared bit for bit
     )  # fmt: skip
     return FinetuneConfig(**(settings | overrides))
 

@@ -27,6 +27,8 @@ from weedseg.pretrain.selection import load_maps, score_images
 
 torch.set_num_threads(1)
 TINY = dict(arch="unet-resnet18-tiny", size=64, batch=2, patch=16, workers=0, log_every=1)
+# pinned: `auto` times candidates, and a resumed run is compared with an uninterrupted one
+TINY |= dict(precision="fp32", memory_format="contiguous")
 ENV = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from weedseg.atomic import atomic_path
 from weedseg.errors import WeedsegError
+from weedseg.tiling import resize_by
 
 
 class ImageReadError(WeedsegError, ValueError):
@@ -59,6 +60,47 @@ def read_image(path: str | Path, bands: tuple[int, int, int] | None = None) -> n
             if bands_first is not None:  # OpenCV reads at most 4 channels; GDAL reads any
                 return to_rgb8(bands_first, bands)
         raise
+
+
+# JPEG decoding at 1/2, 1/4 or 1/8 size (libjpeg's DCT scaling): several times faster than a
+# full decode followed by a resize
+_REDUCED_COLOR = {
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+
+
+def read_image_scaled(path: str | Path, scale: float) -> np.ndarray:
+    """`read_image` resized by `scale` (area averaging when shrinking, as inference does).
+
+    A JPEG shrunk to half size or less is decoded at reduced size first (1/2, 1/4 or 1/8).
+    """
+    path = Path(path)
+    factor = max((r for r in _REDUCED_COLOR if r * scale <= 1.0), default=1)
+    if factor == 1 or path.suffix.lower() not in (".jpg", ".jpeg") or not path.is_file():
+        return resize_by(read_image(path), scale)
+    data = np.fromfile(path, dtype=np.uint8)
+    flags = _REDUCED_COLOR[factor] | cv2.IMREAD_IGNORE_ORIENTATION
+    reduced = cv2.imdecode(data, flags)
+    if reduced is None:
+        raise ImageReadError(f"{path}: not a decodable image (corrupt or unsupported format)")
+    reduced = _apply_exif_orientation(data, cv2.cvtColor(reduced, cv2.COLOR_BGR2RGB))
+    height, width = _oriented_size(data, reduced.shape[:2], factor)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(reduced, size, interpolation=cv2.INTER_AREA)
+
+
+def _oriented_size(data: np.ndarray, reduced: tuple[int, int], factor: int) -> tuple[int, int]:
+    """The full-size (height, width) of a JPEG after EXIF orientation, from its header."""
+    import io
+
+    from PIL import Image
+
+    width, height = Image.open(io.BytesIO(data.tobytes())).size  # before orientation
+    if abs(reduced[0] * factor - height) > factor:  # rotated by 90 degrees
+        height, width = width, height
+    return height, width
 
 
 def decode_image(

@@ -12,6 +12,7 @@ from weedseg.finetune.config import FinetuneConfig
 HELP = "fine-tune a segmenter on a labeled dataset (from a pretraining run or from scratch)"
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(FinetuneConfig)}
+SPEED_FIELDS = ("precision", "memory_format", "cache_gb", "cache_dir")  # add_speed_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=d["steps"], help="optimizer steps")
     length.add_argument("--epochs", type=float, help="passes over the train images (sets steps)")
+    add_time_argument(length)
     parser.add_argument("--batch", type=int, default=d["batch"], help="images per step per GPU")
     parser.add_argument("--size", type=int, default=d["size"], help="training crop size (x32)")
     add_crop_scale_argument(parser, d["crop_scale"])
@@ -65,7 +67,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d["seed"])
     parser.add_argument("--workers", type=int, default=d["workers"], help="data loader workers")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d["device"])
+    add_speed_arguments(parser, d)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+
+
+def add_time_argument(parser) -> None:
+    """`--time`, shared by the training commands (pretrain, finetune, retrain)."""
+    parser.add_argument(
+        "--time",
+        type=duration,
+        help="wall-clock budget (45m, 1.5h, 600s): train until it is spent, the LR schedule "
+        "fitted to it, then validate and save (the total across --resume)",
+    )
+
+
+def add_speed_arguments(parser: argparse.ArgumentParser, defaults: dict) -> None:
+    """--precision, --memory-format and the decoded-photo cache, shared by the training commands."""
+    from weedseg.precision import MEMORY_FORMATS, PRECISIONS
+
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=defaults["precision"],
+        help="auto: bf16 autocast where the CPU/GPU has native bf16 and a short measurement shows "
+        "it faster for this model, else fp32 (checkpoints are float32 either way)",
+    )
+    parser.add_argument(
+        "--memory-format",
+        choices=MEMORY_FORMATS,
+        default=defaults["memory_format"],
+        help="auto: the faster of channels_last and contiguous, measured",
+    )
+    parser.add_argument(
+        "--cache-gb",
+        type=float,
+        default=defaults["cache_gb"],
+        help="size limit of the decoded-photo cache in GiB (0: decode each crop's photo)",
+    )
+    parser.add_argument(
+        "--cache-dir", default=defaults["cache_dir"], help="cache folder (default RUN/cache/photos)"
+    )
+
+
+def duration(text: str) -> float:
+    """argparse type of --time: seconds."""
+    from weedseg.budget import parse_duration
+    from weedseg.errors import WeedsegError
+
+    try:
+        return parse_duration(text)
+    except WeedsegError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_crop_scale_argument(parser: argparse.ArgumentParser, default) -> None:
@@ -98,7 +150,10 @@ def crop_scale_range(text: str) -> tuple[float, float] | None:
 def run(args: argparse.Namespace) -> int:
     from weedseg.finetune.trainer import run_finetune
 
-    config = FinetuneConfig(**{name: getattr(args, name) for name in _DEFAULTS})
+    flags = set(_DEFAULTS) - {"train_format"}  # resolved at the start of the run
+    values = {name: getattr(args, name) for name in flags}
+    values["time"] = values["time"] or 0.0
+    config = FinetuneConfig(**values)
     is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 speaks
     if is_main:
         print("finetune:", ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items()))

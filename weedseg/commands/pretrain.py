@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from weedseg.commands.finetune import SPEED_FIELDS, add_speed_arguments, add_time_argument
 from weedseg.defaults import DEFAULT_ARCH
 
 HELP = "Pretrain a segmenter on unlabeled images by masked reconstruction (selective masking)."
@@ -32,11 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="optimizer steps in total")
     budget.add_argument("--epochs", type=float, help="passes over the images (per partition)")
+    add_time_argument(budget)
     parser.add_argument("--batch", type=int, help="crops per step per process (default 8)")
     parser.add_argument("--size", type=int, help="crop side in pixels, multiple of 32 (256)")
     parser.add_argument("--mask-ratio", type=float, help="share of patches masked (0.5)")
     parser.add_argument("--patch", type=int, help="mask unit in pixels (12; 32 = encoder stride)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    add_speed_arguments(parser, dict.fromkeys(SPEED_FIELDS))
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--init", help="start from this weedseg checkpoint or run folder")
     parser.add_argument("--seed", type=int)
@@ -72,7 +75,7 @@ def build_config(args: argparse.Namespace):
             raise WeedsegError(f"{args.out}: nothing to resume (no config.yaml)")
         values = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
         # a resumed run keeps its recipe; only where it runs may change
-        where = ("device", "workers")
+        where = ("device", "workers", "cache_gb", "cache_dir")
         fields = set(PretrainConfig.__dataclass_fields__) - {"resume", "out", *where}
         given = sorted(k for k in fields if getattr(args, k, None) is not None)
         if given or args.config:

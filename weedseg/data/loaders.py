@@ -19,6 +19,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from weedseg.data.format import DatasetInfo
+from weedseg.data.photo_cache import PhotoCache
 from weedseg.data.stats import image_mean_std
 from weedseg.errors import WeedsegError
 from weedseg.imageio import read_image, read_mask
@@ -162,8 +163,10 @@ class UnlabeledImages(torch.utils.data.Dataset):
         aux: AuxSource | None = None,
         vflip: bool = True,
         seed: int = 0,
+        cache: PhotoCache | None = None,  # decoded photos (at scale 1) shared across workers
     ):
         self.files = [Path(f) for f in files]
+        self.cache = cache
         if not self.files:
             raise WeedsegError("UnlabeledImages: no image files given")
         self.aux = aux
@@ -175,6 +178,8 @@ class UnlabeledImages(torch.utils.data.Dataset):
         return len(self.files)
 
     def _load(self, index: int) -> np.ndarray:
+        if self.cache is not None:
+            return self.cache.image(self.files[index])
         return read_image(self.files[index])
 
     def _aux_map(self, index: int, shape: tuple[int, int]) -> np.ndarray:
@@ -226,15 +231,19 @@ class LabeledDataset(torch.utils.data.Dataset):
         color_jitter: bool = True,
         seed: int = 0,
         input_scale: float = 1.0,  # native-scale crops: plants at input_scale x their size
+        cache: PhotoCache | None = None,  # decoded photos and masks, e.g. at input_scale
     ):
         self.info = info
+        self.cache = cache
+        # cached photos are already `cache.scale` x their size: crops zoom by what remains
+        crop_input_scale = input_scale / cache.scale if cache else input_scale
         self.stems = info.split(split) if isinstance(split, str) else list(split)
         if not self.stems:
             raise WeedsegError(f"{info.root}: split {split!r} has no samples")
         if train and not size:
             raise WeedsegError("LabeledDataset: training crops need a size")
         self.transform = (
-            SegmentationPresetTrain(size, scale, hflip, vflip, color_jitter, input_scale)
+            SegmentationPresetTrain(size, scale, hflip, vflip, color_jitter, crop_input_scale)
             if train
             else SegmentationPresetEval(size)
         )
@@ -245,7 +254,11 @@ class LabeledDataset(torch.utils.data.Dataset):
 
     def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         stem = self.stems[index]
-        image, mask = read_image(self.info.image_path(stem)), read_mask(self.info.mask_path(stem))
+        image_path, mask_path = self.info.image_path(stem), self.info.mask_path(stem)
+        if self.cache is not None:
+            image, mask = self.cache.image(image_path), self.cache.mask(mask_path)
+        else:
+            image, mask = read_image(image_path), read_mask(mask_path)
         if image.shape[:2] != mask.shape:
             raise WeedsegError(f"{self.info.mask_path(stem)}: size differs from its image")
         return image, mask

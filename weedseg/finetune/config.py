@@ -13,7 +13,10 @@ class FinetuneConfig:
     out: str  # run folder
     init: str = "none"  # pretraining run folder or checkpoint, or "none" (random init)
     arch: str | None = None  # preset or arch:encoder; None: the init's, else defaults.DEFAULT_ARCH
-    steps: int = 1000  # optimizer steps (ignored when epochs is set)
+    steps: int = 1000  # optimizer steps (ignored when epochs or time is set)
+    # wall-clock budget in seconds (`--time 45m`): train until it is spent, the LR schedule
+    # fitted to the steps that fit, then validate and save; 0 = train for `steps`
+    time: float = 0.0
     epochs: float | None = None  # passes over the train images, converted to steps
     batch: int = 8  # images per step (per process under torchrun)
     size: int = 256  # square training crop, multiple of 32
@@ -42,6 +45,13 @@ class FinetuneConfig:
     seed: int = 0
     workers: int = 2  # DataLoader worker processes
     device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto (measured, weedseg.precision) | fp32 | bf16 autocast
+    memory_format: str = "auto"  # auto (measured) | channels_last | contiguous
+    # decoded photos and masks at the input scale, memory-mapped (weedseg.data.photo_cache)
+    cache_gb: float = 8.0  # size limit in GiB; 0 decodes every crop's photo from its file
+    cache_dir: str = ""  # "" = RUN/cache/photos
+    # what precision and memory format resolved to, and why (set at the start, kept on resume)
+    train_format: dict | None = None
     resume: bool = False  # continue the run in `out` from checkpoints/last
 
     def __post_init__(self) -> None:

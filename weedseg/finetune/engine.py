@@ -11,7 +11,7 @@ from torch import nn
 from weedseg.data.format import DatasetInfo
 from weedseg.errors import WeedsegError
 from weedseg.evaluate.evaluator import SplitResult, evaluate_split
-from weedseg.runs import autocast
+from weedseg.precision import TrainFormat
 
 
 def warmup_cosine(step: int, total: int, warmup: int) -> float:
@@ -32,6 +32,7 @@ def train_step(
     std: torch.Tensor,
     device: torch.device,
     step: int,
+    fmt: TrainFormat,
 ) -> float:
     """Forward, loss, backward and update on one batch; returns the loss.
 
@@ -39,12 +40,10 @@ def train_step(
     """
     images = batch["image"].to(device, non_blocking=True)  # [N, 3, S, S] in 0..1
     masks = batch["mask"].to(device, non_blocking=True)  # [N, S, S] int64, 255 = ignore
-    x = (images - mean) / std
-    if device.type == "cuda":
-        x = x.contiguous(memory_format=torch.channels_last)
-    with autocast(device):
+    x = fmt.batch((images - mean) / std)
+    with fmt.autocast(device):
         logits = model(x)  # [N, K, S, S]
-    loss = loss_fn(logits.float(), masks)
+    loss = loss_fn(logits.float(), masks)  # in float32, whatever the autocast
     value = loss.item()
     if not math.isfinite(value):
         raise WeedsegError(f"loss is {value} at step {step}: lower --lr or check the masks")

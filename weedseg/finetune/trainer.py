@@ -11,6 +11,7 @@ every process trains on its share of each batch stream and rank 0 validates and 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from weedseg.budget import TimeBudget
 from weedseg.bundle import check_input_scale
 from weedseg.checkpoint import (
     load_tensors,
@@ -37,6 +39,7 @@ from weedseg.finetune.config import FinetuneConfig
 from weedseg.finetune.engine import train_step, validate, warmup_cosine
 from weedseg.finetune.losses import CLASS_WEIGHTS, LOSSES, build_loss, inverse_sqrt_weights
 from weedseg.models import ModelSpec, build_model, class_head_prefixes, spec_from_name
+from weedseg.precision import TrainFormat, check_choice
 from weedseg.runs import (
     EpochSampler,
     RunDir,
@@ -45,6 +48,7 @@ from weedseg.runs import (
     init_distributed,
     prepare_model,
     resolve_device,
+    resolve_train_format,
     seed_everything,
 )
 from weedseg.tiling import SIZE_MULTIPLE
@@ -141,7 +145,12 @@ def train_loader(
 ) -> tuple[torch.utils.data.DataLoader, EpochSampler]:
     """Endless shuffled batches of augmented crops; the sampler can be repositioned to resume."""
     from weedseg.data.loaders import LabeledDataset
+    from weedseg.data.photo_cache import GIB, PhotoCache, cache_folder
 
+    cache = None
+    if config.cache_gb > 0:
+        folder = cache_folder(config.out, config.cache_dir)
+        cache = PhotoCache(folder, int(config.cache_gb * GIB), scale=config.input_scale)
     dataset = LabeledDataset(
         info,
         list(stems),
@@ -150,6 +159,7 @@ def train_loader(
         scale=config.crop_scale,
         seed=config.seed,
         input_scale=config.input_scale,
+        cache=cache,
     )
     sampler = EpochSampler(len(dataset), seed=config.seed, rank=rank, world_size=world_size)
     loader = torch.utils.data.DataLoader(
@@ -178,6 +188,11 @@ def check_config(config: FinetuneConfig) -> None:
             raise WeedsegError(f"--{name.replace('_', '-')} must be at least 1")
     if config.epochs is not None and config.epochs <= 0:
         raise WeedsegError("--epochs must be positive")
+    if config.time < 0 or (config.time and config.epochs is not None):
+        raise WeedsegError("--time must be positive, and not combined with --epochs")
+    if config.cache_gb < 0:
+        raise WeedsegError("--cache-gb must be 0 (no cache) or more")
+    check_choice(config.precision, config.memory_format)
     if not 0 < config.val_share < 1:
         raise WeedsegError("--val-share must be between 0 and 1")
     check_input_scale(config.input_scale)
@@ -209,27 +224,47 @@ class Session:
     loss_fn: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
-    steps: int
+    length: StepPlan  # the step count the LR schedule aims at (refitted under --time)
+    fmt: TrainFormat  # precision and memory format
+
+
+@dataclass
+class StepPlan:
+    """Total steps and warm-up of the LR schedule; under `--time` refitted as steps are timed."""
+
+    total: int
+    warmup: int
+    fitted: bool = False  # True under --time
+
+    def factor(self, step: int) -> float:
+        """LR multiplier at `step` (warm-up then cosine to 0 at `total`)."""
+        warmup = min(self.warmup, max(1, self.total // 10)) if self.fitted else self.warmup
+        return warmup_cosine(step, self.total, warmup)
 
 
 def _run(config: FinetuneConfig, dist, log: Callable[[str], None]) -> FinetuneResult:
     device = resolve_device(config.device, dist)
     seed_everything(config.seed)
     run = RunDir(config.out, resume=config.resume, is_main=dist.is_main)
+    if config.resume:  # the precision and memory format the run chose at its start
+        config.train_format = config.train_format or run.saved_config().get("train_format")
     session = _prepare(config, dist, device, log, _resumed_sidecar(run) if config.resume else None)
     run.start(config)
-    start = 0
+    start, spent = 0, 0.0
     if config.resume:
-        start = run.load_state(session.model, session.optimizer, session.scheduler).step
-        log(f"resumed at step {start} of {session.steps} (best val mIoU {run.best_score})")
-    history, best_step = _train(session, run, config, dist, device, start, log)
+        state = run.load_state(session.model, session.optimizer, session.scheduler)
+        start, spent = state.step, float(state.extra.get("elapsed", 0.0))
+        goal = f"{spent:.0f} s of {config.time:.0f}" if config.time else session.length.total
+        log(f"resumed at step {start} of {goal} (best val mIoU {run.best_score})")
+    budget = TimeBudget(config.time, spent=spent) if config.time else None
+    history, best_step, steps = _train(session, run, config, dist, device, start, budget, log)
     run.close()
     return FinetuneResult(
         run_dir=run.root,
         best_checkpoint=run.checkpoints / "best",
         best_miou=run.best_score,
         best_step=best_step,
-        steps=session.steps,
+        steps=steps,
         history=history,
     )
 
@@ -269,13 +304,14 @@ def _prepare(
     if config.epochs is not None:
         per_step = config.batch * dist.world_size
         steps = max(1, math.ceil(config.epochs * len(plan.train) / per_step))
-    model = prepare_model(model, device, dist)
+    length = StepPlan(steps, config.warmup, fitted=bool(config.time))
+    input_shape = (config.batch, 3, config.size, config.size)
+    fmt = resolve_train_format(config, model.to(device), device, dist, input_shape, log)
+    model = prepare_model(model, device, dist, fmt)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s, steps, config.warmup)
-    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, length.factor)
     meta = {
         "classes": [c.to_dict() for c in info.classes],
         "mean": mean,
@@ -294,7 +330,7 @@ def _prepare(
         "config": asdict(config),
     }
     loss_fn = build_loss(config.loss, weights).to(device)
-    return Session(info, plan, model, spec, meta, loss_fn, optimizer, scheduler, steps)
+    return Session(info, plan, model, spec, meta, loss_fn, optimizer, scheduler, length, fmt)
 
 
 def _class_weights(
@@ -312,9 +348,17 @@ def _class_weights(
 
 
 def _train(
-    s: Session, run: RunDir, config: FinetuneConfig, dist, device, start: int, log
-) -> tuple[list[dict], int | None]:
-    """Steps start+1..steps; validate, keep best and save last every `val_every` and at the end."""
+    s: Session,
+    run: RunDir,
+    config: FinetuneConfig,
+    dist,
+    device,
+    start: int,
+    budget: TimeBudget | None,
+    log,
+) -> tuple[list[dict], int | None, int]:
+    """Steps start+1.. until `s.length.total` (or the time budget): validate, keep best and save
+    last every `val_every` steps and at the end. Returns (history, best step, last step)."""
     mean = torch.tensor(s.meta["mean"], device=device).view(1, 3, 1, 1)
     std = torch.tensor(s.meta["std"], device=device).view(1, 3, 1, 1)
     loader, sampler = train_loader(s.info, s.plan.train, config, dist.rank, dist.world_size)
@@ -322,39 +366,111 @@ def _train(
     batches = iter(loader)
     history: list[dict] = []
     best_step = None
+    reserve = ValidationReserve(s, config) if budget else None
     s.model.train()
-    bar = run.progress(total=s.steps, initial=start, desc="finetune")
+    bar = run.progress(total=None if budget else s.length.total, initial=start, desc="finetune")
+    step = start
+    finished = budget.remaining() <= 0 if budget else start >= s.length.total
     try:
-        for step in range(start + 1, s.steps + 1):
+        while not finished:
+            step += 1
+            last = step >= s.length.total
+            if budget is not None:  # the schedule aims at the steps that still fit
+                seconds = reserve.seconds(budget, step)
+                last = _shared_flag(budget.is_last(seconds), dist)
+                s.length.total = step if last else budget.fit(step, s.length.total, seconds)
+                budget.begin_step()
             batch = next(batches)
             loss = train_step(
-                s.model, batch, s.loss_fn, s.optimizer, mean=mean, std=std, device=device, step=step
-            )
-            s.scheduler.step()
-            bar.advance(images=config.batch * dist.world_size, loss=loss)
-            if step % config.log_every == 0 or step == s.steps:
-                run.log(step, {"train/loss": loss, "train/lr": s.optimizer.param_groups[0]["lr"]})
-            if step % config.val_every and step != s.steps:
-                continue
-            meta = s.meta | {"step": step}
-            if dist.is_main:
-                scores = _validate(unwrap(s.model), s, run, config, device, step)
-                run.log(step, _scalars(scores))
-                history.append({"step": step, **scores})
-                meta["metrics"] = {"val_mIoU": scores["mIoU"], "val": scores}
-                score = -1.0 if scores["mIoU"] is None else scores["mIoU"]
-                if run.save_best(s.model, spec=s.spec, task="segmentation", meta=meta, score=score):
-                    best_step = step
-                log(f"step {step}: val mIoU {score:.4f} (best {run.best_score:.4f})")
-            run.save(
-                step, s.model, s.optimizer, s.scheduler, spec=s.spec, task="segmentation",
-                meta=meta, every=config.checkpoint_every,
+                s.model, batch, s.loss_fn, s.optimizer, mean=mean, std=std, device=device,
+                step=step, fmt=s.fmt,
             )  # fmt: skip
-            if dist.distributed:
-                torch.distributed.barrier()
+            s.scheduler.step()
+            if budget is not None:
+                budget.end_step()
+            bar.advance(images=config.batch * dist.world_size, loss=loss)
+            if step % config.log_every == 0 or last:
+                lr = s.optimizer.param_groups[0]["lr"]
+                images = step * config.batch * dist.world_size
+                run.log(step, {"train/loss": loss, "train/lr": lr, "train/images_seen": images})
+            if step % config.val_every and not last:
+                continue
+            began = time.perf_counter()
+            better = _checkpoint(s, run, config, dist, device, step, budget, history, log)
+            best_step = better or best_step
+            if reserve is not None:
+                reserve.observe(time.perf_counter() - began)
+            finished = last
     finally:
         bar.close()
-    return history, best_step
+    return history, best_step, step
+
+
+def _checkpoint(
+    s: Session, run: RunDir, config, dist, device, step: int, budget, history: list, log
+) -> int | None:
+    """Validate (rank 0), keep best, save last with its resume state; the step if it is best."""
+    meta = s.meta | {"step": step}
+    better = None
+    if dist.is_main:
+        scores = _validate(unwrap(s.model), s, run, config, device, step)
+        run.log(step, _scalars(scores))
+        history.append({"step": step, **scores})
+        meta["metrics"] = {"val_mIoU": scores["mIoU"], "val": scores}
+        score = -1.0 if scores["mIoU"] is None else scores["mIoU"]
+        if run.save_best(s.model, spec=s.spec, task="segmentation", meta=meta, score=score):
+            better = step
+        log(f"step {step}: val mIoU {score:.4f} (best {run.best_score:.4f})")
+    extra = {"elapsed": budget.elapsed()} if budget is not None else None
+    run.save(
+        step, s.model, s.optimizer, s.scheduler, spec=s.spec, task="segmentation",
+        meta=meta, every=config.checkpoint_every, extra=extra,
+    )  # fmt: skip
+    if dist.distributed:
+        torch.distributed.barrier()
+    return better
+
+
+def _shared_flag(flag: bool, dist) -> bool:
+    """Rank 0's decision, on every rank (ranks must stop at the same step)."""
+    if not dist.distributed:
+        return flag
+    shared = torch.tensor([int(flag)])
+    torch.distributed.broadcast(shared, src=0)
+    return bool(shared.item())
+
+
+class ValidationReserve:
+    """Seconds to set aside under --time for the validations (and saves) still to come.
+
+    Until one is measured, a validation is estimated from the training speed: the validation
+    pixels at the training cost per pixel (a forward pass is about a third of a training step,
+    tiles overlap by ~30%: the estimate carries a ~2x margin).
+    """
+
+    def __init__(self, s: Session, config: FinetuneConfig):
+        from PIL import Image
+
+        scale = (config.val_scale * config.input_scale) ** 2
+        pixels = 0
+        for stem in s.plan.val:
+            with Image.open(s.info.image_path(stem)) as image:
+                pixels += image.size[0] * image.size[1] * scale
+        self.pixels_per_step = config.batch * config.size**2
+        self.val_pixels = pixels
+        self.val_every = config.val_every
+        self.measured: float | None = None
+
+    def observe(self, seconds: float) -> None:
+        self.measured = max(seconds, self.measured or 0.0)
+
+    def seconds(self, budget: TimeBudget, step: int) -> float:
+        """Reserve before `step`: the final validation, plus the periodic ones still due."""
+        per_step = budget.step_seconds or 0.0
+        one = self.measured or self.val_pixels / self.pixels_per_step * per_step
+        left = budget.steps_left(one) or 0
+        periodic = (step + left) // self.val_every - step // self.val_every
+        return one * (1 + periodic)
 
 
 def _validate(

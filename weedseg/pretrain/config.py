@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from weedseg.errors import WeedsegError
+from weedseg.precision import check_choice
 
 MASKINGS = ("random", "selective")
 SCHEDULES = ("paper", "online")
@@ -45,9 +46,15 @@ class PretrainConfig:
     crop_scale: tuple[float, float] | None = None  # area share per crop; None: native scale
     color_jitter: bool = True
     workers: int = 2
+    # decoded photos, memory-mapped (weedseg.data.photo_cache); 0 GiB = decode every crop
+    cache_gb: float = 8.0
+    cache_dir: str = ""  # "" = RUN/cache/photos
     # optimisation
-    steps: int = 0  # optimizer steps in total; 0 = from epochs
+    steps: int = 0  # optimizer steps in total; 0 = from epochs or time
     epochs: float = 0.0  # passes over the pool (paper schedule: over each partition)
+    # wall-clock budget in seconds (`--time 45m`), split evenly over the paper schedule's
+    # partitions, each phase's LR cycle fitted to the steps that fit in its share; 0 = none
+    time: float = 0.0
     batch: int = 8  # per process
     lr: float = 3e-3
     warmup: float = 0.05  # share of each LR cycle spent warming up
@@ -55,6 +62,9 @@ class PretrainConfig:
     weight_decay: float = 0.0
     # run
     device: str = "auto"
+    precision: str = "auto"  # auto (measured, weedseg.precision) | fp32 | bf16 autocast
+    memory_format: str = "auto"  # auto (measured) | channels_last | contiguous
+    train_format: dict | None = None  # what those resolved to (set at the start, kept on resume)
     seed: int = 0
     init: str = ""  # continue pretraining from a weedseg checkpoint or run
     resume: bool = False
@@ -82,8 +92,13 @@ class PretrainConfig:
             raise WeedsegError(f"--patch must be between 1 and --size, got {self.patch}")
         if self.norm_target and self.loss != "masked":
             raise WeedsegError("norm_target needs loss 'masked'")
-        if self.steps <= 0 and self.epochs <= 0:
-            raise WeedsegError("give a budget: --steps N or --epochs E")
+        if self.steps <= 0 and self.epochs <= 0 and self.time <= 0:
+            raise WeedsegError("give a budget: --steps N, --epochs E or --time DURATION")
+        if self.time < 0 or (self.time > 0 and (self.steps > 0 or self.epochs > 0)):
+            raise WeedsegError("--time is a budget of its own: give it without --steps/--epochs")
+        if self.cache_gb < 0:
+            raise WeedsegError("--cache-gb must be 0 (no cache) or more")
+        check_choice(self.precision, self.memory_format)
 
     @property
     def partitioned(self) -> bool:

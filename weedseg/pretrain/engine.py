@@ -15,10 +15,10 @@ from weedseg.masking import (
     mixed_masks,
     patch_difficulty,
 )
+from weedseg.precision import TrainFormat
 from weedseg.pretrain.config import PretrainConfig
 from weedseg.pretrain.losses import masked_loss, paper_loss
 from weedseg.pretrain.sparse import SparseEncoder
-from weedseg.runs import autocast
 
 
 class NonFiniteLoss(WeedsegError):
@@ -32,13 +32,15 @@ class Reconstructor:
     model: nn.Module
     sparse: SparseEncoder | None = None
     device: torch.device = torch.device("cpu")
+    fmt: TrainFormat = TrainFormat("fp32", "contiguous")
 
     def __call__(self, masked: torch.Tensor, pixel_masks: torch.Tensor) -> torch.Tensor:
         # masked: [N, 3, H, W] normalised, masked pixels = 0 (mean colour); pixel_masks: [N, H, W]
         if self.sparse is not None:
             self.sparse.set_visible(~pixel_masks)
-        with autocast(self.device):
-            return self.model(masked)
+        with self.fmt.autocast(self.device):
+            reconstruction = self.model(self.fmt.batch(masked))
+        return reconstruction.float()  # losses and difficulty in float32
 
 
 def choose_masks(

@@ -15,7 +15,8 @@ about 3 forward passes of B crops: forward + backward):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -75,24 +76,39 @@ def phase_at(phases: list[Phase], step: int) -> Phase:
     return phases[-1]
 
 
-def warmup_cosine(steps: int, warmup: float, min_ratio: float):
-    """LR multiplier per step: linear warm-up over `warmup` of the steps, cosine to `min_ratio`."""
-    warm = max(1, round(warmup * steps)) if warmup > 0 else 0
+def warmup_cosine(steps: int | Callable[[], int], warmup: float, min_ratio: float):
+    """LR multiplier per step: linear warm-up over `warmup` of the steps, cosine to `min_ratio`.
+
+    `steps` may be a callable, read at every step (a phase refitted to a time budget).
+    """
+    length = steps if callable(steps) else lambda: steps
 
     def factor(step: int) -> float:
+        total = length()
+        warm = max(1, round(warmup * total)) if warmup > 0 else 0
         if step < warm:
             return (step + 1) / warm
-        progress = min(1.0, (step - warm) / max(1, steps - warm))
+        progress = min(1.0, (step - warm) / max(1, total - warm))
         return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return factor
 
 
-def make_optimizer(model: torch.nn.Module, cfg: PretrainConfig, steps: int):
-    """A fresh Adam and its per-step warm-up + cosine schedule for one phase."""
+def make_optimizer(model: torch.nn.Module, cfg: PretrainConfig, steps: int | Callable[[], int]):
+    """A fresh Adam and its per-step warm-up + cosine schedule for one phase of `steps`."""
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     factor = warmup_cosine(steps, cfg.warmup, cfg.min_lr_ratio)
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def resize_phase(phases: list[Phase], index: int, steps: int) -> list[Phase]:
+    """`phases` with phase `index` lasting `steps` and the later phases moved to follow it."""
+    resized, start = [], 0
+    for phase in phases:
+        count = max(1, steps) if phase.index == index else phase.steps
+        resized.append(replace(phase, start=start, steps=count))
+        start += count
+    return resized
 
 
 def selected_share(cfg: PretrainConfig, step: int, phase: Phase) -> float:

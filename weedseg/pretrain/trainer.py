@@ -10,6 +10,7 @@ so a killed run resumed from its last checkpoint ends with the same weights.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from weedseg.budget import TimeBudget
 from weedseg.checkpoint import read_sidecar, resolve_checkpoint, transfer_weights
 from weedseg.checkpoint import unwrap as unwrap_model
 from weedseg.data.format import find_images
@@ -26,7 +28,14 @@ from weedseg.masking import PatchGrid, apply_mask
 from weedseg.models import ModelSpec, build_model, spec_from_name
 from weedseg.pretrain.config import PretrainConfig
 from weedseg.pretrain.engine import Reconstructor, choose_masks, train_step
-from weedseg.pretrain.schedule import Phase, make_optimizer, phase_at, plan_phases, selected_share
+from weedseg.pretrain.schedule import (
+    Phase,
+    make_optimizer,
+    phase_at,
+    plan_phases,
+    resize_phase,
+    selected_share,
+)
 from weedseg.pretrain.selection import load_maps, save_maps, score_images
 from weedseg.pretrain.sparse import SparseEncoder
 from weedseg.pretrain.strip import reconstruction_strip
@@ -39,6 +48,7 @@ from weedseg.runs import (
     main_rank_log,
     prepare_model,
     resolve_device,
+    resolve_train_format,
     sample_seed,
     seed_everything,
 )
@@ -64,42 +74,56 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
     if not paths:
         raise WeedsegError(f"{cfg.images}: no images found")
     run = RunDir(cfg.out, resume=cfg.resume, is_main=dist.is_main)
-    run.start(cfg)
+    run.check_start()
     resuming = cfg.resume and (run.checkpoints / "last.json").is_file()
     if cfg.resume and not resuming:
         log(f"{run.root}: killed before its first checkpoint, starting again from step 0")
+    if cfg.resume:  # the precision and memory format the run chose at its start
+        cfg.train_format = cfg.train_format or run.saved_config().get("train_format")
     seed_everything(cfg.seed)  # same initial weights on every rank
     spec = _model_spec(cfg, run, resuming)
     model = build_model(spec, out_channels=3)
+    input_shape = (cfg.batch, 3, cfg.size, cfg.size)
+    fmt = resolve_train_format(cfg, model.to(device), device, dist, input_shape, log)
+    run.start(cfg)
     mean, std = _normalisation(cfg, run, model, paths, log, resuming)
     meta = {"mean": mean, "std": std, "seed": cfg.seed, "data": str(cfg.images)}
     meta |= {"config": asdict(cfg), "images": len(paths)}
     state = run.load_state(model) if resuming else None
     step = state.step if state else 0
     phases = plan_phases(cfg, len(paths), dist.world_size)
-    total = phases[-1].end
+    budget = None
+    if cfg.time:
+        budget = TimeBudget(cfg.time, spent=state.extra.get("elapsed", 0.0) if state else 0.0)
+        for index, steps in enumerate(state.extra.get("phase_steps", []) if state else []):
+            phases[:] = resize_phase(phases, index, steps)  # the killed run's phase lengths
     log(
         f"pretraining {cfg.arch or spec} on {len(paths)} images: {cfg.masking} masking"
         f"{f' ({cfg.schedule} schedule)' if cfg.masking == 'selective' else ''}, "
-        f"{len(phases)} phase(s), {total} steps of {cfg.batch} x {dist.world_size} crops "
-        f"on {device}{f', resumed at step {step}' if state else ''}"
+        f"{len(phases)} phase(s), "
+        + (f"{cfg.time:.0f} s" if budget else f"{phases[-1].end} steps")
+        + f" of {cfg.batch} x {dist.world_size} crops on {device} in {fmt}"
+        f"{f', resumed at step {step}' if state else ''}"
     )
-    model = prepare_model(model, device, dist)
+    model = prepare_model(model, device, dist, fmt)
     plain = unwrap_model(model)
     sparse = SparseEncoder(plain) if cfg.sparse else None
-    reconstructor = Reconstructor(model, sparse, device)
-    scorer = Reconstructor(plain, sparse, device)  # no DDP sync while scoring
+    reconstructor = Reconstructor(model, sparse, device, fmt)
+    scorer = Reconstructor(plain, sparse, device, fmt)  # no DDP sync while scoring
     mean_t, std_t = torch.tensor(mean, device=device), torch.tensor(std, device=device)
     grid = PatchGrid(cfg.size, cfg.size, cfg.patch)
+    cache = _photo_cache(cfg)
 
-    bar = run.progress(total=total, initial=step, desc="pretrain")
+    bar = run.progress(total=None if budget else phases[-1].end, initial=step, desc="pretrain")
     optimizer = scheduler = batches = maps = None
     scalars: dict[str, float] = {}
-    while step < total:
+    save_seconds = 0.0
+    while step < phases[-1].end:
         phase = phase_at(phases, step)
         local = step - phase.start
         if optimizer is None or local == 0:
-            optimizer, scheduler = make_optimizer(model, cfg, phase.steps)
+            index = phase.index
+            optimizer, scheduler = make_optimizer(model, cfg, lambda p=phases, i=index: p[i].steps)
             if state is not None and phase.start < state.step:  # resuming inside this phase
                 optimizer.load_state_dict(state.optimizer)
                 scheduler.load_state_dict(state.scheduler)
@@ -109,13 +133,20 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
         if refresh is not None and (maps is None or maps[1] != refresh):
             scored = _selection_maps(cfg, run, dist, paths, phase, refresh, scorer, mean_t, std_t)
             maps, batches = (scored, refresh), None
+        if budget is not None:  # this phase ends when its share of the budget is spent
+            deadline = cfg.time * (phase.index + 1) / len(phases)
+            last = _shared_flag(budget.is_last(save_seconds, deadline), dist)
+            count = (
+                local + 1 if last else budget.fit(local + 1, phase.steps, save_seconds, deadline)
+            )
+            phases = resize_phase(phases, phase.index, count)
+            phase = phases[phase.index]
+            budget.begin_step()
         if batches is None:
             aux = maps[0] if refresh is not None else None
-            batches = _batches(cfg, paths, phase, local, aux, dist)
+            batches = _batches(cfg, paths, phase, local, aux, dist, cache)
         images, aux_crops = next(batches)
         images = _normalise(images.to(device, non_blocking=True), mean_t, std_t)
-        if device.type == "cuda":
-            images = images.contiguous(memory_format=torch.channels_last)
         if aux_crops is not None:
             aux_crops = aux_crops.to(device)
 
@@ -128,11 +159,15 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
             model, images, patch_masks, optimizer, scheduler, cfg, grid, std_t, reconstructor
         )
         step += 1
+        if budget is not None:
+            budget.end_step()
         bar.advance(images=cfg.batch * dist.world_size, loss=scalars["pretrain/loss"])
+        total = phases[-1].end
 
         if step % cfg.log_every == 0 or step == total:
             extra = {"pretrain/share": share, "pretrain/images_per_s": bar.images_per_second}
             extra["pretrain/phase"] = phase.index
+            extra["pretrain/images_seen"] = step * cfg.batch * dist.world_size
             run.log(step, scalars | extra)
         if cfg.image_every and (step % cfg.image_every == 0 or step == total):
             masked = apply_mask(images[:1], grid.to_pixels(patch_masks[:1]), torch.zeros(3))
@@ -148,6 +183,10 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
             )
             run.write_image(f"step_{step:06d}.png", strip)
         if step % cfg.checkpoint_every == 0 or step == total or step == phase.end:
+            began = time.perf_counter()
+            extra = None
+            if budget is not None:
+                extra = {"elapsed": budget.elapsed(), "phase_steps": [p.steps for p in phases]}
             run.save(
                 step,
                 model,
@@ -157,12 +196,32 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
                 task="reconstruction",
                 meta=meta | {"phase": phase.index},
                 every=cfg.checkpoint_every,
+                extra=extra,
             )
+            save_seconds = max(save_seconds, 1.2 * (time.perf_counter() - began))
     bar.close()
     run.close()
     speed = bar.images_per_second
     log(f"done: {run.root} ({step} steps, {speed:.1f} images/s)")
     return PretrainResult(run.root, step, speed, scalars.get("pretrain/loss"))
+
+
+def _shared_flag(flag: bool, dist: DistInfo) -> bool:
+    """Rank 0's decision, on every rank (ranks must stop at the same step)."""
+    if not dist.distributed:
+        return flag
+    shared = torch.tensor([int(flag)])
+    torch.distributed.broadcast(shared, src=0)
+    return bool(shared.item())
+
+
+def _photo_cache(cfg: PretrainConfig):
+    """The decoded-photo cache the crops come from, or None (`--cache-gb 0`)."""
+    if cfg.cache_gb <= 0:
+        return None
+    from weedseg.data.photo_cache import GIB, PhotoCache, cache_folder
+
+    return PhotoCache(cache_folder(cfg.out, cfg.cache_dir), int(cfg.cache_gb * GIB))
 
 
 def _model_spec(cfg: PretrainConfig, run: RunDir, resuming: bool) -> ModelSpec:
@@ -273,6 +332,7 @@ def _batches(
     local_step: int,
     maps: dict[int, np.ndarray] | None,
     dist: DistInfo,
+    cache=None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """Endless (images [B, 3, S, S] 0..1, difficulty crops [B, 1, S, S] | None) for a phase.
 
@@ -288,6 +348,7 @@ def _batches(
         color_jitter=cfg.color_jitter,
         aux=None if maps is None else PhaseMaps(maps, phase.images),
         seed=cfg.seed,
+        cache=cache,
     )
     sampler = EpochSampler(
         len(dataset),
