@@ -16,7 +16,8 @@ Usage (the same under `torchrun`; only rank 0 writes):
         device = resolve_device(cfg.device, dist)
         run = RunDir(cfg.out, resume=cfg.resume, is_main=dist.is_main)
         run.start(cfg)                               # config.yaml (refuses a used folder)
-        model = prepare_model(model, device, dist)   # channels_last on CUDA, DDP if distributed
+        fmt = resolve_train_format(cfg, model, device, dist, input_shape, log)
+        model = prepare_model(model, device, dist, fmt)  # memory format, DDP if distributed
         state = run.load_state(model, optimizer, scheduler) if cfg.resume else None
         step = state.step if state else 0
         sampler = EpochSampler(len(ds), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
@@ -24,7 +25,7 @@ Usage (the same under `torchrun`; only rank 0 writes):
         loader = DataLoader(SeededSamples(ds), batch_size=cfg.batch, sampler=sampler)
         bar = run.progress(total=cfg.steps, initial=step)
         for batch in loader:                         # endless: stop at the budget
-            with autocast(device):                   # bf16 on CUDA, float32 on CPU
+            with fmt.autocast(device):               # bf16 where measured faster
                 ...
             step += 1
             bar.advance(images=cfg.batch * dist.world_size, loss=loss)
@@ -62,6 +63,7 @@ from weedseg.checkpoint import read_sidecar, save_checkpoint
 from weedseg.errors import WeedsegError
 from weedseg.imageio import write_image
 from weedseg.models import ModelSpec
+from weedseg.precision import TrainFormat, choose_format
 
 STATE_SUFFIX = ".state.pt"
 
@@ -149,24 +151,45 @@ def resolve_device(name: str = "auto", dist: DistInfo | None = None) -> torch.de
     return torch.device("cuda", index)
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bfloat16 mixed precision on CUDA GPUs that have it (no loss scaling needed); else float32."""
-    if device.type != "cuda" or not torch.cuda.is_bf16_supported():
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16)
-
-
-def prepare_model(model: nn.Module, device: torch.device, dist: DistInfo) -> nn.Module:
-    """Move to device (channels_last on CUDA) and wrap in DDP when distributed."""
-    model = model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+def prepare_model(
+    model: nn.Module, device: torch.device, dist: DistInfo, fmt: TrainFormat
+) -> nn.Module:
+    """Move to device in the run's memory format and wrap in DDP when distributed."""
+    model = fmt.apply(model.to(device))
     if dist.distributed:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index] if device.type == "cuda" else None
         model = DistributedDataParallel(model, device_ids=ids)
     return model
+
+
+def resolve_train_format(
+    config: Any,
+    model: nn.Module,
+    device: torch.device,
+    dist: DistInfo,
+    input_shape: tuple[int, int, int, int],
+    log: Callable[[str], None],
+) -> TrainFormat:
+    """The run's precision and memory format: the saved choice of a resumed run (set in its
+    config's `train_format`), else `config.precision` / `config.memory_format` resolved by
+    `choose_format` on rank 0 and shared with every rank. Stored back into `config`."""
+    if config.train_format:
+        fmt = TrainFormat.from_dict(config.train_format)
+    else:
+        fmt = None
+        if dist.is_main:
+            fmt = choose_format(
+                config.precision, config.memory_format, model, device, input_shape, log
+            )
+        if dist.distributed:
+            shared = [fmt]
+            torch.distributed.broadcast_object_list(shared, src=0)
+            fmt = shared[0]
+    config.train_format = fmt.to_dict()
+    log(f"training in {fmt}")
+    return fmt
 
 
 def seed_everything(seed: int) -> None:
@@ -316,16 +339,20 @@ class RunDir:
     def config_path(self) -> Path:
         return self.root / "config.yaml"
 
-    def start(self, config: Any) -> None:
-        """Create the folder and save the config (a dataclass or dict).
-
-        A fresh run refuses a folder that already holds a run; `resume` requires one.
-        """
+    def check_start(self) -> None:
+        """Refuse a fresh run in a folder that holds one, and a resume with nothing to resume."""
         has_run = self.config_path.is_file()
         if self.resume and not has_run:
             raise WeedsegError(f"{self.root}: nothing to resume (no config.yaml)")
         if not self.resume and has_run:
             raise WeedsegError(f"{self.root} already holds a run: use --resume or another --out")
+
+    def start(self, config: Any) -> None:
+        """Create the folder and save the config (a dataclass or dict).
+
+        A fresh run refuses a folder that already holds a run; `resume` requires one.
+        """
+        self.check_start()
         barrier()  # every rank has checked before rank 0 writes
         if self.is_main:
             self.checkpoints.mkdir(parents=True, exist_ok=True)
