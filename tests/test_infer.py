@@ -192,6 +192,17 @@ def test_dynamic_bundle_size_limits(tmp_path) -> None:
         Predictor.from_bundle(root, tile=512)
 
 
+def test_close_releases_the_session_for_good(tmp_path) -> None:
+    predictor = Predictor.from_bundle(build_colour_bundle(tmp_path / "b"), providers="cpu")
+    image = field_image(32, 48, seed=4)
+    assert predictor.predict(image).labels.shape == (32, 48) and not predictor.closed
+    predictor.close()
+    predictor.close()  # a second close (shutdown after a reload) is harmless
+    assert predictor.closed and predictor.session is None
+    with pytest.raises(WeedsegError, match="was closed"):
+        predictor.predict(image)
+
+
 def test_tensorrt_engine_is_used_only_where_it_can_run(tmp_path) -> None:
     from weedseg.bundle import load_bundle, read_manifest, write_manifest
     from weedseg.infer.tensorrt_engine import engine_precision, engine_runtime_available
@@ -199,7 +210,11 @@ def test_tensorrt_engine_is_used_only_where_it_can_run(tmp_path) -> None:
     root = build_colour_bundle(tmp_path / "b")
     entry = {"file": "model.fp16.trt10.3.0.orin.engine", "tensorrt_version": "10.3.0"}
     manifest = read_manifest(root).model_copy(update={"tensorrt": [{**entry, "precision": "fp16"}]})
+    (root / entry["file"]).write_bytes(b"an engine built elsewhere")
     write_manifest(root, manifest, ["model.onnx"])
+    with pytest.raises(BundleError, match="no sha256 in the manifest's files"):
+        load_bundle(root)  # an engine nobody hashed is never deserialised
+    write_manifest(root, manifest, ["model.onnx", entry["file"]])
     bundle = load_bundle(root)
     assert engine_precision(bundle, "fp32") == "fp16"
     assert engine_precision(bundle, "int8") is None

@@ -152,6 +152,14 @@ def load_bundle(root: str | Path) -> Bundle:
     manifest = read_manifest(root)
     if "model.onnx" not in manifest.files:
         raise BundleError(f"{root}: manifest lists no model.onnx")
+    for entry in manifest.tensorrt:
+        engine = entry.get("file")
+        if engine not in manifest.files:
+            raise BundleError(
+                f"{root}: TensorRT engine {engine!r} has no sha256 in the manifest's files, so it "
+                "cannot be verified; rebuild it with weedseg export --tensorrt or "
+                "deploy/jetson/build_engine.sh, which record it"
+            )
     for name, expected in manifest.files.items():
         path = (root / name).resolve()
         if root.resolve() not in path.parents:

@@ -268,7 +268,25 @@ class Predictor:
 
     @property
     def providers(self) -> list[str]:
-        return list(self.session.get_providers())
+        return list(self._open_session().get_providers())
+
+    @property
+    def closed(self) -> bool:
+        return self.session is None
+
+    def close(self) -> None:
+        """Release the session now, not whenever the garbage collector gets to it: a TensorRT
+        engine's device buffers and stream are freed, an ONNX Runtime session is dropped.
+        Idempotent; predicting afterwards is an error."""
+        session, self.session = self.session, None
+        close_session = getattr(session, "close", None)  # ONNX Runtime sessions have none
+        if close_session is not None:
+            close_session()
+
+    def _open_session(self):
+        if self.session is None:
+            raise WeedsegError(f"the predictor for {self.bundle.root} was closed")
+        return self.session
 
     def describe(self) -> str:
         """One line for logs: model, providers, tile and input type."""
@@ -351,7 +369,7 @@ class Predictor:
             t0 = time.perf_counter()
             x = self._preprocess(chunk)
             t1 = time.perf_counter()
-            out = self.session.run([output], {self._input.name: x})[0]
+            out = self._open_session().run([output], {self._input.name: x})[0]
             clock.pre += (t1 - t0) * 1000
             clock.inference += (time.perf_counter() - t1) * 1000
             outputs.append(out[: min(step, count - start)])

@@ -130,6 +130,19 @@ class TensorRTSession:
         _check(cudart.cudaStreamSynchronize(self._stream))
         return [hosts[n] for n in names]
 
+    def close(self) -> None:
+        """Free the device buffers and the stream, and drop the context and engine (whose
+        device memory TensorRT frees with them). Idempotent; waits for a running call."""
+        with self._lock:
+            for pointer, _ in self._device.values():
+                _check(self._cudart.cudaFree(pointer))
+            self._device.clear()
+            if self._stream is not None:
+                _check(self._cudart.cudaStreamDestroy(self._stream))
+                self._stream = None
+            self.context = None
+            self.engine = None
+
     def run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Like InferenceSession.run: batches above the engine profile's maximum are split."""
         x = np.ascontiguousarray(feed[self._inputs[0]], dtype=self._dtypes[self._inputs[0]])
@@ -140,6 +153,8 @@ class TensorRTSession:
             )
         step = self._max_shape[0]
         with self._lock:
+            if self.context is None:
+                raise WeedsegError(f"TensorRT engine {self.label} was closed")
             chunks = [self._run_chunk(names, x[i : i + step]) for i in range(0, len(x), step)]
         return [np.concatenate([c[k] for c in chunks]) for k in range(len(names))]
 
