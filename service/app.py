@@ -14,6 +14,7 @@ from PIL import Image
 
 from service.batcher import MicroBatcher
 from service.errors import install_error_handlers
+from service.inflight import InFlightLimiter
 from service.loading import load_handle
 from service.metrics import Metrics, MetricsMiddleware
 from service.routes import admin, health, lanes, metrics, model, page, segment
@@ -38,6 +39,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_batch=app_metrics.observe_batch,
     )
     app_metrics.queue_depth.set_function(lambda: batcher.depth)
+    limiter = InFlightLimiter(
+        settings.max_images_in_flight, settings.max_decoded_bytes, settings.decode_threads
+    )
+    app_metrics.images_in_flight.set_function(lambda: limiter.images)
+    app_metrics.decoded_bytes_in_flight.set_function(lambda: limiter.bytes)
 
     async def load_initial_model(app: FastAPI) -> None:
         """Load in the background: /healthz answers at once, /readyz once the model is warm."""
@@ -63,6 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if loading is not None:
                 loading.cancel()
             await batcher.stop()
+            limiter.shutdown()
+            if batcher.handle is not None:  # no batch runs any more
+                batcher.handle.predictor.close()
 
     app = FastAPI(
         title="weedseg",
@@ -73,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.batcher = batcher
     app.state.metrics = app_metrics
+    app.state.limiter = limiter
     app.state.reload_lock = asyncio.Lock()
     app.state.load_error = None
     install_error_handlers(app)

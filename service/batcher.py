@@ -7,7 +7,9 @@ lone robot never pays the batching wait. The queue is bounded: a full queue is r
 (the route answers 503).
 
 The model lives in a `ModelHandle`; reload swaps the handle between batches. Each batch takes
-the handle once when it starts, so requests already running finish on the model they began with.
+the handle once when it starts, so requests already running finish on the model they began with;
+`retire` then closes the old model (its ONNX Runtime session, or a TensorRT engine's device
+buffers and stream) once no batch uses it.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class MicroBatcher:
         self.arriving = 0  # requests being read/decoded that will be submitted soon
         self._queue: asyncio.Queue[_Job] | None = None
         self._task: asyncio.Task | None = None
+        self._batch_lock = asyncio.Lock()  # held while a batch runs on the handle it took
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weedseg-infer")
 
     @property
@@ -98,6 +101,11 @@ class MicroBatcher:
         """Serve `handle` from the next batch on; returns the previous one."""
         previous, self.handle = self.handle, handle
         return previous
+
+    async def retire(self, handle: ModelHandle) -> None:
+        """Close a swapped-out model once the batch running on it (if any) has finished."""
+        async with self._batch_lock:  # a batch that starts after this reads the new handle
+            await self.run_in_worker(handle.predictor.close)
 
     def start(self) -> None:
         self._queue = asyncio.Queue(maxsize=self.queue_limit)
@@ -145,41 +153,43 @@ class MicroBatcher:
         return jobs
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             jobs = await self._gather()
             jobs = [j for j in jobs if not j.future.done()]  # skip requests already cancelled
-            if not jobs:
+            if jobs:
+                async with self._batch_lock:
+                    await self._run_batch(jobs)
+
+    async def _run_batch(self, jobs: list[_Job]) -> None:
+        """Predict `jobs` on the current model and settle their futures."""
+        loop = asyncio.get_running_loop()
+        handle = self.handle
+        started = time.perf_counter()
+        if handle is None:
+            for job in jobs:
+                job.future.set_exception(RuntimeError("no model loaded"))
+            return
+        images = [j.image for j in jobs]
+        predict = handle.predictor.predict_batch
+        try:
+            outcomes = await loop.run_in_executor(self._executor, predict, images)
+        except Exception as exc:  # noqa: BLE001 - one bad image must fail only itself
+            if len(jobs) == 1:
+                outcomes = [exc]
+            else:
+                log.warning("batch of %d failed (%s); running it image by image", len(jobs), exc)
+                outcomes = [await self._run_alone(predict, image) for image in images]
+        seconds = time.perf_counter() - started
+        if self.on_batch is not None:
+            self.on_batch(len(jobs), seconds)
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if job.future.done():
                 continue
-            handle = self.handle
-            started = time.perf_counter()
-            if handle is None:
-                for job in jobs:
-                    job.future.set_exception(RuntimeError("no model loaded"))
-                continue
-            images = [j.image for j in jobs]
-            predict = handle.predictor.predict_batch
-            try:
-                outcomes = await loop.run_in_executor(self._executor, predict, images)
-            except Exception as exc:  # noqa: BLE001 - one bad image must fail only itself
-                if len(jobs) == 1:
-                    outcomes = [exc]
-                else:
-                    log.warning(
-                        "batch of %d failed (%s); running it image by image", len(jobs), exc
-                    )
-                    outcomes = [await self._run_alone(predict, image) for image in images]
-            seconds = time.perf_counter() - started
-            if self.on_batch is not None:
-                self.on_batch(len(jobs), seconds)
-            for job, outcome in zip(jobs, outcomes, strict=True):
-                if job.future.done():
-                    continue
-                if isinstance(outcome, Exception):
-                    job.future.set_exception(outcome)
-                else:
-                    queue_ms = (started - job.enqueued) * 1000.0
-                    job.future.set_result(BatchResult(outcome, handle, queue_ms, len(jobs)))
+            if isinstance(outcome, Exception):
+                job.future.set_exception(outcome)
+            else:
+                queue_ms = (started - job.enqueued) * 1000.0
+                job.future.set_result(BatchResult(outcome, handle, queue_ms, len(jobs)))
 
     async def _run_alone(self, predict: Callable, image: np.ndarray) -> Any:
         """One image's prediction, or the exception it raised."""

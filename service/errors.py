@@ -58,12 +58,13 @@ def unauthorized(detail: str) -> ApiError:
     return ApiError(401, "unauthorized", detail, {"WWW-Authenticate": "ApiKey"})
 
 
-def overloaded(retry_after_s: int) -> ApiError:
+def forbidden(detail: str) -> ApiError:
+    return ApiError(403, "forbidden", detail)
+
+
+def overloaded(retry_after_s: int, reason: str = "the inference queue is full") -> ApiError:
     return ApiError(
-        503,
-        "overloaded",
-        "the inference queue is full; retry shortly",
-        {"Retry-After": str(retry_after_s)},
+        503, "overloaded", f"{reason}; retry shortly", {"Retry-After": str(retry_after_s)}
     )
 
 

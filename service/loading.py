@@ -15,9 +15,14 @@ def model_version(manifest) -> str:
 
 
 def load_handle(path: Path, settings: Settings) -> ModelHandle:
-    """Verify and load a bundle, run one warm-up batch; raises BundleError for a bad bundle."""
+    """Verify and load a bundle, run one warm-up batch; raises BundleError for a bad bundle.
+
+    A symlinked path (`current` -> `v0007`) is resolved now, once, so repointing it takes
+    effect at the next load and a load never mixes files of two targets.
+    """
     from weedseg.infer import Predictor
 
+    path = Path(path).resolve()
     predictor = Predictor.from_bundle(
         path,
         providers=settings.providers,

@@ -34,6 +34,16 @@ class Metrics:
         self.queue_depth = Gauge(
             "weedseg_queue_depth", "Requests waiting for an inference batch", registry=r
         )
+        self.images_in_flight = Gauge(
+            "weedseg_images_in_flight",
+            "Images being read, decoded, queued, run or answered",
+            registry=r,
+        )
+        self.decoded_bytes_in_flight = Gauge(
+            "weedseg_decoded_bytes_in_flight",
+            "Decoded size of the images in flight (from their headers)",
+            registry=r,
+        )
         self.batch_size = Histogram(
             "weedseg_batch_size", "Images per inference batch", buckets=BATCH_BUCKETS, registry=r
         )

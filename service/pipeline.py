@@ -6,12 +6,12 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from service import uploads
 from service.batcher import BatchResult, MicroBatcher, QueueFullError
 from service.errors import ApiError, not_ready, overloaded
+from service.inflight import Ticket
 from service.settings import Settings
 from weedseg.errors import WeedsegError
 
@@ -27,8 +27,18 @@ class Segmented:
         return self.result.prediction.labels
 
 
-async def segment_upload(request: Request, settings: Settings, batcher: MicroBatcher) -> Segmented:
-    """Predict the uploaded image; raises ApiError for bad input, overload or no model."""
+async def segment_upload(
+    request: Request,
+    settings: Settings,
+    batcher: MicroBatcher,
+    ticket: Ticket,
+) -> Segmented:
+    """Predict the uploaded image; raises ApiError for bad input, overload or no model.
+
+    `ticket` holds this image's place among those in flight until the answer is sent; its
+    decoded size is reserved from the header, before any pixel is decoded (in the limiter's
+    own decode threads).
+    """
     if batcher.handle is None:
         raise not_ready()
     if batcher.depth >= batcher.queue_limit:  # refuse before spending time on the upload
@@ -37,7 +47,10 @@ async def segment_upload(request: Request, settings: Settings, batcher: MicroBat
     with batcher.arrival():
         data = await uploads.read_upload(request, settings.max_upload_bytes)
         read_done = time.perf_counter()
-        image = await run_in_threadpool(uploads.decode, data, settings.max_pixels)
+        header = await ticket.limiter.decode(uploads.probe, data, settings.max_pixels)
+        ticket.reserve(header.decoded_bytes)
+        image = await ticket.limiter.decode(uploads.decode, data, settings.max_pixels, header)
+        del data  # the encoded bytes are no longer needed while the image waits for the model
         decoded = time.perf_counter()
     try:
         result = await batcher.submit(image)

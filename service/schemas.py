@@ -84,7 +84,7 @@ class ModelOut(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
     version: str
-    bundle: str
+    bundle: str | None = Field(description="Bundle folder on the server (only shown with a key)")
     loaded_at: float = Field(description="Unix time the model was loaded")
     manifest: dict[str, Any]
 
@@ -97,8 +97,8 @@ class Health(BaseModel):
 class ReloadRequest(BaseModel):
     bundle: str | None = Field(
         None,
-        description="Bundle folder, relative to the server's reload root (default: reload the "
-        "currently served folder from disk)",
+        description="Bundle folder, relative to the server's reload root (default: the "
+        "configured bundle path, e.g. a `current` symlink, resolved again now)",
     )
 
 

@@ -28,20 +28,34 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest request body")
     max_pixels: int = Field(40_000_000, gt=0, description="Largest image (width x height)")
     api_keys: CommaList = Field(
-        default_factory=list, description="Keys accepted in X-API-Key; empty = open API"
+        default_factory=list, description="Robot keys accepted in X-API-Key; empty = open API"
+    )
+    admin_keys: CommaList = Field(
+        default_factory=list,
+        description="Keys that may also reload models; empty = admin routes disabled",
     )
     batch_size: int = Field(4, ge=1, le=64, description="Most images run together")
     max_queue_wait_ms: float = Field(
         5.0, ge=0, description="Longest a request waits for others to fill a batch"
     )
     queue_limit: int = Field(32, ge=1, description="Queued requests before answering 503")
+    max_images_in_flight: int = Field(
+        16, ge=1, description="Images being read, decoded, queued or run at once before 503"
+    )
+    max_decoded_bytes: int = Field(
+        256 * 1024 * 1024,
+        gt=0,
+        description="Decoded size (width x height x channels, from the header) of the images in "
+        "flight before 503; one image is always admitted when none is in flight",
+    )
+    decode_threads: int = Field(2, ge=1, le=64, description="Threads that decode uploads")
     cors_origins: CommaList = Field(default_factory=list, description="Allowed browser origins")
     min_weed_area_px: int = Field(
         50, ge=1, description="Smallest connected weed region reported as an instance"
     )
     warmup: bool = Field(True, description="Run one dummy batch before reporting ready")
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "admin_keys", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
@@ -33,6 +33,13 @@ class ImageHeader:
     format: str
     width: int
     height: int
+    channels: int = 3
+    sample_bytes: int = 1  # 2 for 16-bit samples, 4 for 32-bit
+
+    @property
+    def decoded_bytes(self) -> int:
+        """Memory the decoded pixels take (at least 3 channels: greys decode to RGB)."""
+        return self.width * self.height * max(self.channels, 3) * self.sample_bytes
 
 
 def media_type(request: Request) -> str:
@@ -104,6 +111,11 @@ def png_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def png_sample_bytes(data: bytes) -> int:
+    """2 for a 16-bit PNG (Pillow reports those as 8-bit modes; OpenCV decodes 16 bits)."""
+    return 2 if data[:8] == b"\x89PNG\r\n\x1a\n" and data[24:25] == b"\x10" else 1
+
+
 def probe(data: bytes, max_pixels: int) -> ImageHeader:
     """Read format and size from the header only (no pixel decoding); refuse bombs with 413."""
     claimed = png_size(data)
@@ -111,7 +123,14 @@ def probe(data: bytes, max_pixels: int) -> ImageHeader:
         raise too_many_pixels(*claimed, max_pixels)
     try:
         with Image.open(io.BytesIO(data), formats=PIL_FORMATS) as im:
-            header = ImageHeader(im.format or "", int(im.width), int(im.height))
+            mode = ImageMode.getmode(im.mode)
+            header = ImageHeader(
+                im.format or "",
+                int(im.width),
+                int(im.height),
+                len(mode.bands),
+                max(np.dtype(mode.typestr).itemsize, png_sample_bytes(data)),
+            )
     except Image.DecompressionBombError as exc:
         raise ApiError(413, "too_many_pixels", f"{exc} (limit {max_pixels})") from exc
     except UnidentifiedImageError as exc:
@@ -130,7 +149,7 @@ def ends_with_eoi(data: bytes) -> bool:
     return data.rstrip(b"\x00\r\n ")[-2:] == b"\xff\xd9"
 
 
-def decode(data: bytes, max_pixels: int) -> np.ndarray:
+def decode(data: bytes, max_pixels: int, header: ImageHeader | None = None) -> np.ndarray:
     """Decode to HxWx3 uint8 RGB with EXIF orientation; truncated or corrupt data is a 400.
 
     OpenCV decodes (about twice as fast as Pillow on camera JPEGs) unless a JPEG lacks its
@@ -138,7 +157,7 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
     truncated data but accepts bytes after the end marker, decides. Pillow is also the second
     opinion for anything OpenCV cannot read.
     """
-    header = probe(data, max_pixels)
+    header = header or probe(data, max_pixels)
     if header.format not in ("JPEG", "MPO") or ends_with_eoi(data):
         try:
             return decode_image(data, "upload")

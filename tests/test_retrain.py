@@ -147,6 +147,7 @@ def test_promote_swaps_the_live_service_without_a_failed_request(shifted, retrai
         "WEEDSEG_BUNDLE": str(registry.version("v0001").bundle),
         "WEEDSEG_RELOAD_ROOT": str(registry.root),
         "WEEDSEG_API_KEYS": KEY,
+        "WEEDSEG_ADMIN_KEYS": KEY,  # the registry reloads the service with the same key
     }
     statuses: Counter = Counter()
     models: Counter = Counter()

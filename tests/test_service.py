@@ -24,6 +24,7 @@ from weedseg.errors import WeedsegError
 from weedseg.imageio import encode_image
 
 KEY = "robot-key-123"
+ADMIN_KEY = "admin-key-456"
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +172,8 @@ def test_model_health_metrics_and_openapi(client, image):
         (None, "image/png", {"format": "svg"}, 422, "invalid_parameter"),
         (None, "image/png", {"mask": "bits"}, 422, "invalid_parameter"),
         (None, "image/png", {"gsd": "-1"}, 422, "invalid_parameter"),
+        (None, "image/png", {"gsd": "1e200"}, 422, "invalid_parameter"),
+        (None, "image/png", {"gsd": "inf"}, 422, "invalid_parameter"),
     ],
 )
 def test_errors_are_json_with_the_right_code(
@@ -237,17 +240,21 @@ def test_reload_swaps_and_refuses_bad_bundles(tmp_path, image):
     first = build_colour_bundle(tmp_path / "a", smooth=3)
     second = build_colour_bundle(tmp_path / "b", smooth=5)
     (tmp_path / "broken").mkdir()
-    settings = Settings(bundle=first, api_keys=[KEY])
-    with TestClient(create_app(settings), headers={"x-api-key": KEY}) as c:
+    settings = Settings(bundle=first, api_keys=[KEY], admin_keys=[ADMIN_KEY])
+    app = create_app(settings)
+    with TestClient(app, headers={"x-api-key": ADMIN_KEY}) as c:
         wait_ready(c)
         before = c.get("/v1/model").json()["version"]
-        assert (
-            c.post("/v1/admin/reload", json={"bundle": "b"}, headers={"x-api-key": ""}).status_code
-            == 401
-        )
+        old = app.state.batcher.handle.predictor
+        for key, status in (("", 401), ("wrong", 401), (KEY, 403)):
+            refused = c.post("/v1/admin/reload", json={"bundle": "b"}, headers={"x-api-key": key})
+            assert refused.status_code == status, refused.text
+        assert refused.json()["error"] == "forbidden" and "robot key" in refused.json()["detail"]
+        assert c.get("/v1/model").json()["version"] == before and not old.closed
         r = c.post("/v1/admin/reload", json={"bundle": "b"})
         assert r.status_code == 200, r.text
         assert r.json()["previous"] == before and r.json()["current"] != before
+        assert old.closed and not app.state.batcher.handle.predictor.closed  # session released
         assert post_png(c, image).headers["x-weedseg-model"] == r.json()["current"]
         refused = c.post("/v1/admin/reload", json={"bundle": "broken"})
         assert refused.status_code == 422 and refused.json()["error"] == "bad_bundle"
@@ -264,9 +271,51 @@ def test_reload_swaps_and_refuses_bad_bundles(tmp_path, image):
         )
 
 
-def test_admin_is_disabled_without_keys(client):
+def test_admin_is_disabled_without_keys(client, bundle):
     r = client.post("/v1/admin/reload")
-    assert r.status_code == 401 and "WEEDSEG_API_KEYS" in r.json()["detail"]
+    assert r.status_code == 401 and "WEEDSEG_ADMIN_KEYS" in r.json()["detail"]
+    with TestClient(create_app(Settings(bundle=bundle, api_keys=[KEY]))) as c:
+        r = c.post("/v1/admin/reload", headers={"x-api-key": KEY})
+        assert r.status_code == 401 and "WEEDSEG_ADMIN_KEYS" in r.json()["detail"]
+
+
+def test_empty_reload_follows_the_configured_symlink_again(tmp_path, image):
+    build_colour_bundle(tmp_path / "a", smooth=3)
+    build_colour_bundle(tmp_path / "b", smooth=5)
+    current = tmp_path / "current"
+    current.symlink_to("a")
+
+    def repoint(target: str) -> None:  # as a deploy does it: a new link renamed over the old
+        (tmp_path / "next").symlink_to(target)
+        (tmp_path / "next").replace(current)
+
+    settings = Settings(bundle=current, admin_keys=[ADMIN_KEY])
+    with TestClient(create_app(settings), headers={"x-api-key": ADMIN_KEY}) as c:
+        wait_ready(c)
+        first = c.get("/v1/model").json()
+        assert first["bundle"] == str(tmp_path / "a")
+        repoint("b")
+        assert c.post("/v1/admin/reload").status_code == 200
+        second = c.get("/v1/model").json()
+        assert second["bundle"] == str(tmp_path / "b") and second["version"] != first["version"]
+        assert (
+            c.post("/v1/admin/reload", json={"bundle": "a"}).json()["current"] == (first["version"])
+        )
+        r = c.post("/v1/admin/reload")  # the configured path again, not the last one named
+        assert r.status_code == 200 and r.json()["current"] == second["version"]
+        assert post_png(c, image).headers["x-weedseg-model"] == second["version"]
+
+
+def test_no_server_paths_without_a_key(bundle, tmp_path):
+    with TestClient(create_app(Settings(bundle=bundle, admin_keys=[ADMIN_KEY]))) as c:
+        wait_ready(c)
+        anonymous = c.get("/v1/model")
+        assert anonymous.status_code == 200 and anonymous.json()["bundle"] is None
+        assert "provenance" not in anonymous.json()["manifest"]
+        assert anonymous.json()["manifest"]["classes"][2]["name"] == "weed"
+        assert bundle not in anonymous.text and bundle not in c.get("/readyz").text
+        keyed = c.get("/v1/model", headers={"x-api-key": ADMIN_KEY}).json()
+        assert keyed["bundle"] == bundle and "provenance" in keyed["manifest"]
 
 
 def test_readyz_reports_a_bundle_that_fails_to_load(tmp_path):
@@ -278,6 +327,7 @@ def test_readyz_reports_a_bundle_that_fails_to_load(tmp_path):
                 break
             time.sleep(0.02)
         assert r.status_code == 503 and "failed to load" in r.json()["detail"]
+        assert str(tmp_path) not in r.text  # no server paths for a client without a key
         assert c.get("/healthz").status_code == 200
 
 
@@ -333,6 +383,34 @@ def test_full_queue_is_503_and_health_stays_instant(bundle, image):
     asyncio.run(scenario())
 
 
+def test_in_flight_limit_answers_503_while_it_is_held(bundle, image):
+    settings = Settings(bundle=bundle, max_images_in_flight=2, max_decoded_bytes=100_000)
+    app = create_app(settings)
+    limiter = app.state.limiter
+    small = field_image(40, 60, seed=1)  # 7,200 bytes decoded
+    large = field_image(200, 200, seed=2)  # 120,000 bytes decoded: over the budget alone
+    with TestClient(app) as c:
+        wait_ready(c)
+        held = [limiter.admit(), limiter.admit()]  # two images in flight: the count is full
+        for path in ("/v1/segment", "/v1/segment/lanes"):
+            r = post_png(c, small, path)
+            assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+            assert r.json()["error"] == "overloaded" and "2 images" in r.json()["detail"]
+        held.pop().release()
+        held[0].reserve(95_000)  # one place left, but the decoded bytes are nearly all taken
+        r = post_png(c, small)
+        assert r.status_code == 503 and "MiB" in r.json()["detail"], r.text
+        held.pop().release()
+        assert post_png(c, large).status_code == 200  # alone, an image may exceed the budget
+        assert post_png(c, small, "/v1/segment/lanes").status_code == 200
+        assert post_png(c, image, format="overlay").status_code == 200
+        for body in (b"broken", png_header_only(2000, 2000)):  # refused uploads give back too
+            r = c.post("/v1/segment", content=body, headers={"content-type": "image/png"})
+            assert r.status_code in (400, 413)
+        assert (limiter.images, limiter.bytes) == (0, 0)  # every answer gave its place back
+        assert "weedseg_images_in_flight 0.0" in c.get("/metrics").text
+
+
 def test_batcher_gathers_concurrent_requests(bundle):
     from weedseg.infer import Predictor
 
@@ -379,6 +457,9 @@ class PickyPredictor:
 
     def __init__(self, inner) -> None:
         self.inner, self.classes, self.manifest = inner, inner.classes, inner.manifest
+
+    def close(self) -> None:
+        self.inner.close()
 
     def predict_batch(self, images):
         if any(im.shape[1] == 77 for im in images):

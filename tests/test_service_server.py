@@ -22,6 +22,7 @@ from weedseg.client import ServiceError, WeedsegClient
 from weedseg.imageio import encode_image
 
 KEY = "server-test-key"
+ADMIN_KEY = "server-admin-key"
 MAX_UPLOAD = 256 * 1024
 
 
@@ -42,6 +43,7 @@ def server(tmp_path_factory):
     env = {
         "WEEDSEG_BUNDLE": str(root / "a"),
         "WEEDSEG_API_KEYS": KEY,
+        "WEEDSEG_ADMIN_KEYS": ADMIN_KEY,
         "WEEDSEG_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
         "WEEDSEG_MAX_PIXELS": "1000000",
         "WEEDSEG_BATCH_SIZE": "4",
@@ -105,7 +107,11 @@ def test_client_segments_with_keep_alive_and_reports_errors(server, frames):
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and client._conn is connection  # noqa: SLF001
         assert len(client.lanes(frames["png"], lanes=6)["lanes"]) == 6
         assert client.model()["version"].startswith("colour-rule-test@")
-        swapped = client.reload()  # re-read the served bundle: same weights, same version
+        with pytest.raises(ServiceError) as info:
+            client.reload()  # a robot's key cannot swap models
+        assert info.value.status == 403
+        with WeedsegClient(url, api_key=ADMIN_KEY) as admin:
+            swapped = admin.reload()  # re-read the served bundle: same weights, same version
         assert swapped["current"] == swapped["previous"] == client.model()["version"]
         with pytest.raises(ServiceError) as info:
             client.segment(b"garbage")
@@ -170,7 +176,7 @@ def test_reload_under_concurrent_load_drops_nothing(server, frames):
     robots = [threading.Thread(target=robot) for _ in range(4)]
     for t in robots:
         t.start()
-    admin = httpx.Client(base_url=url, headers={"x-api-key": KEY}, timeout=30)
+    admin = httpx.Client(base_url=url, headers={"x-api-key": ADMIN_KEY}, timeout=30)
     swapped = []
     try:
         for name in ("b", "broken", "a", "b"):

@@ -18,12 +18,13 @@ from service.settings import Settings
 router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key)])
 
 
-def resolve_bundle(requested: str | None, current: str | None, settings: Settings) -> Path:
-    """The bundle folder to load; a requested path must stay inside the reload root."""
+def resolve_bundle(requested: str | None, settings: Settings) -> Path:
+    """The bundle folder to load: the configured one when none is named (its symlink, if it is
+    one, is followed when loading); a named one must stay inside the reload root."""
     if requested is None:
-        if current is None:
-            raise bad_parameter("no bundle is being served; name one in the request body")
-        return Path(current)
+        if settings.bundle is None:
+            raise bad_parameter("the server has no configured bundle; name one in the request body")
+        return settings.bundle
     root = settings.bundle_root
     if root is None:
         raise bad_parameter("the server has no reload root (set WEEDSEG_RELOAD_ROOT)")
@@ -38,7 +39,7 @@ def resolve_bundle(requested: str | None, current: str | None, settings: Setting
     "/v1/admin/reload",
     summary="Load, warm up and swap in a bundle; the old model serves until the swap",
     response_model=ReloadResponse,
-    responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"model": ErrorBody}},
 )
 async def reload_model(
     request: Request,
@@ -47,8 +48,7 @@ async def reload_model(
     metrics: MetricsDep,
     body: Annotated[ReloadRequest | None, Body()] = None,
 ) -> ReloadResponse:
-    current = batcher.handle.bundle_path if batcher.handle is not None else None
-    path = resolve_bundle(body.bundle if body else None, current, settings)
+    path = resolve_bundle(body.bundle if body else None, settings)
     lock: asyncio.Lock = request.app.state.reload_lock
     async with lock:
         started = time.perf_counter()
@@ -60,6 +60,8 @@ async def reload_model(
             detail = f"{path}: {exc}; the previous model keeps serving"
             raise ApiError(422, "bad_bundle", detail) from exc
         previous = batcher.swap(handle)
+        if previous is not None:
+            await batcher.retire(previous)  # frees its session once its last batch is done
     metrics.reloads.labels("ok").inc()
     metrics.set_model(handle.version)
     return ReloadResponse(

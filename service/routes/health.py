@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from service.deps import BatcherDep
+from service.deps import BatcherDep, SettingsDep, is_authenticated
 from service.errors import not_ready
 from service.schemas import ErrorBody, Health
 
@@ -22,8 +22,12 @@ async def healthz() -> Health:
     response_model=Health,
     responses={503: {"model": ErrorBody}},
 )
-async def readyz(request: Request, batcher: BatcherDep) -> Health:
+async def readyz(request: Request, batcher: BatcherDep, settings: SettingsDep) -> Health:
     if batcher.handle is None:
         error = request.app.state.load_error
-        raise not_ready(f"the model failed to load: {error}" if error else "the model is loading")
+        if error is None:
+            raise not_ready("the model is loading")
+        if not is_authenticated(request, settings):  # the reason names files on the server
+            raise not_ready("the model failed to load (the server log, or a key, says why)")
+        raise not_ready(f"the model failed to load: {error}")
     return Health(status="ready", model=batcher.handle.version)

@@ -7,7 +7,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from service.deps import BatcherDep, SettingsDep, require_api_key
+from service.deps import BatcherDep, SettingsDep, TicketDep, require_api_key
 from service.errors import bad_parameter
 from service.pipeline import segment_upload, timing_headers
 from service.routes.openapi import IMAGE_BODY, IMAGE_ERRORS
@@ -44,6 +44,7 @@ async def segment_lanes(
     request: Request,
     settings: SettingsDep,
     batcher: BatcherDep,
+    ticket: TicketDep,
     lanes: Annotated[int, Query(ge=1, le=256, description="Number of nozzle lanes")] = 8,
     band_start: Annotated[
         float, Query(ge=0, le=1, description="Top of the actuation band, fraction of height")
@@ -57,7 +58,7 @@ async def segment_lanes(
 ) -> Response:
     if band_end <= band_start:
         raise bad_parameter(f"band_end ({band_end}) must be greater than band_start ({band_start})")
-    segmented = await segment_upload(request, settings, batcher)
+    segmented = await segment_upload(request, settings, batcher, ticket)
     labels = segmented.labels
     height, width = labels.shape
     names = [c.name for c in segmented.result.handle.predictor.classes]

@@ -10,7 +10,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import BatcherDep, SettingsDep, require_api_key
+from service.deps import BatcherDep, SettingsDep, TicketDep, require_api_key
 from service.pipeline import Segmented, segment_upload, timing_headers
 from service.routes.openapi import IMAGE_BODY, IMAGE_ERRORS
 from service.schemas import ClassOut, CocoRle, SegmentResponse, WeedInstance
@@ -18,6 +18,9 @@ from weedseg.imageio import encode_image
 
 router = APIRouter(tags=["segment"], dependencies=[Depends(require_api_key)])
 
+# 100 m per pixel: coarser than any camera that could show a weed; larger values only overflow
+# the areas in cm2 (area_px * gsd**2).
+MAX_GSD_CM = 10_000.0
 OutputFormat = Literal["png", "json", "overlay"]
 MaskEncoding = Literal["png", "rle", "none"]
 
@@ -102,19 +105,21 @@ async def segment(
     request: Request,
     settings: SettingsDep,
     batcher: BatcherDep,
+    ticket: TicketDep,
     output: Annotated[
         OutputFormat, Query(alias="format", description="png, json or overlay")
     ] = "json",
     mask: Annotated[MaskEncoding, Query(description="format=json: png, rle or none")] = "png",
     gsd: Annotated[
-        float | None, Query(gt=0, description="Ground sampling distance, cm per pixel")
+        float | None,
+        Query(gt=0, le=MAX_GSD_CM, description="Ground sampling distance, cm per pixel"),
     ] = None,
     min_area: Annotated[
         int | None, Query(ge=1, description="Smallest weed instance in pixels")
     ] = None,
     polygons: Annotated[bool, Query(description="Include each weed's outline")] = False,
 ) -> Response:
-    segmented = await segment_upload(request, settings, batcher)
+    segmented = await segment_upload(request, settings, batcher, ticket)
     started = time.perf_counter()
     if output == "json":
         area = min_area or settings.min_weed_area_px
