@@ -19,6 +19,7 @@ import pytest
 from bundles import build_colour_bundle, field_image
 from uvicorn_server import running_server
 
+from weedseg.bundle import read_manifest, write_manifest
 from weedseg.imageio import write_image
 
 KEY = "page-test-key"
@@ -131,6 +132,7 @@ class DevTools:
         os.close(self._from_browser)
 
 
+MARKUP_NAME = '<b>soil</b><img src=x onerror="document.title=1">'
 OVERLAY_STATS = """(() => {
   const c = document.getElementById('overlay');
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -142,6 +144,8 @@ OVERLAY_STATS = """(() => {
   return JSON.stringify({width: c.width, height: c.height, weed, crop,
     weeds: document.getElementById('weeds').textContent,
     rows: document.querySelectorAll('#fractions tr').length,
+    first_class: document.querySelector('#fractions td').textContent,
+    markup: document.querySelectorAll('#fractions img, #fractions b').length,
     error: document.getElementById('error').textContent});
 })()"""
 
@@ -149,6 +153,9 @@ OVERLAY_STATS = """(() => {
 def test_page_uploads_a_photo_and_shows_the_overlay(tmp_path):
     chromium = find_or_install_chromium()
     bundle = build_colour_bundle(tmp_path / "bundle")
+    manifest = read_manifest(bundle)  # a class name with markup must show as text
+    manifest.classes[0].name = MARKUP_NAME
+    write_manifest(bundle, manifest, ["model.onnx"])
     photo = tmp_path / "field.png"
     write_image(photo, field_image(120, 160, seed=11))
     env = {"WEEDSEG_BUNDLE": str(bundle), "WEEDSEG_API_KEYS": KEY}
@@ -200,5 +207,6 @@ def test_page_uploads_a_photo_and_shows_the_overlay(tmp_path):
     assert stats["weed"] > 20 and stats["crop"] > 20  # red and green blended over the photo
     assert stats["weeds"].endswith("found") and int(stats["weeds"].split()[0]) > 0
     assert stats["rows"] == 3
+    assert stats["first_class"] == MARKUP_NAME and stats["markup"] == 0
     assert (tmp_path / "page.png").stat().st_size > 1000
     print(f"screenshot: {tmp_path / 'page.png'}")
