@@ -101,9 +101,59 @@ def test_no_seams_in_uniform_region(bundle) -> None:
     inner = prediction.probs[:, 30:170, 30:230]  # away from the region's own edges
     assert (prediction.labels[30:170, 30:230] == 2).all()
     assert np.ptp(inner, axis=(1, 2)).max() < 1e-4
-    stitched = Predictor.from_bundle(bundle, tile=64, overlap=16).predict(image)
+    stitched = Predictor.from_bundle(bundle, tile=64, overlap=16, merge="stitch").predict(image)
     assert stitched.probs is None
     np.testing.assert_array_equal(stitched.labels, prediction.labels)
+
+
+def _plant_with_a_weedy_patch() -> np.ndarray:
+    """200x200 soil with one crop disc (under 1% of the frame) holding a small red patch."""
+    import cv2
+
+    image = np.empty((200, 200, 3), dtype=np.uint8)
+    image[:] = SOIL_RGB
+    cv2.circle(image, (100, 100), 9, CROP_RGB, thickness=-1)
+    image[97:103, 97:103] = WEED_RGB
+    return image
+
+
+def test_plant_vote_gives_the_plant_one_class(tmp_path) -> None:
+    image = _plant_with_a_weedy_patch()
+    plant = (image != SOIL_RGB).any(-1)
+    predictor = Predictor.from_bundle(build_colour_bundle(tmp_path / "b", smooth=1))
+    pixel_wise = predictor.predict(image)
+    assert set(np.unique(pixel_wise.labels[plant])) == {1, 2}
+    voted = predictor.predict(image, plant_vote=True)
+    assert (voted.labels[plant] == 1).all() and voted.probs is None
+    np.testing.assert_array_equal(voted.labels[~plant], pixel_wise.labels[~plant])
+    assert voted.fractions["weed"] < pixel_wise.fractions["weed"]
+    whole = Predictor(predictor.bundle, predictor.session, tile=256)  # one window per image
+    flags = whole.predict_batch([image, image], plant_vote=[True, False])
+    assert set(np.unique(flags[0].labels)) == {0, 1}
+    np.testing.assert_array_equal(flags[1].labels, pixel_wise.labels)
+
+
+def test_manifest_sets_the_plant_vote_and_merge_defaults(tmp_path) -> None:
+    import json
+
+    root = build_colour_bundle(tmp_path / "b", smooth=1)
+    manifest = json.loads((root / "weedseg.json").read_text())
+    for key in ("plant_vote",):
+        manifest.pop(key)  # a bundle written before these fields existed
+    manifest["tile"].pop("merge")
+    (root / "weedseg.json").write_text(json.dumps(manifest))
+    old = Predictor.from_bundle(root)
+    assert (old.plant_vote, old.merge) == (False, "blend")
+    manifest.update(plant_vote=True, tile={**manifest["tile"], "merge": "stitch"})
+    (root / "weedseg.json").write_text(json.dumps(manifest))
+    voting = Predictor.from_bundle(root)
+    assert (voting.plant_vote, voting.merge) == (True, "stitch")
+    assert "plant vote" in voting.describe()
+    image = _plant_with_a_weedy_patch()
+    assert set(np.unique(voting.predict(image).labels)) == {0, 1}
+    assert 2 in voting.predict(image, plant_vote=False).labels
+    with pytest.raises(WeedsegError, match="tile merge"):
+        Predictor.from_bundle(root, merge="average")
 
 
 def test_static_bundle_refuses_other_tile(tmp_path) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from weedseg.tiling import (
     blend_window,
+    core_borders,
     edge_ramp,
     pad_image,
     predict_scaled,
@@ -39,7 +40,9 @@ def test_ramps_of_neighbours_sum_to_one() -> None:
     tile, overlap = 64, 16
     ramp = edge_ramp(tile, overlap)
     assert ramp[0] == 0 and ramp[tile // 2] == 1
-    np.testing.assert_allclose(ramp[:overlap] + ramp[:overlap][::-1], 1.0)
+    np.testing.assert_allclose(ramp[:overlap] + ramp[:overlap][::-1], 1.0, rtol=1e-6)
+    steps = np.diff(ramp[:overlap])
+    assert (steps >= 0).all() and steps.max() > 2 * steps[steps > 0].min()  # a cosine, not a line
     assert (edge_ramp(tile, overlap, start=False)[:overlap] == 1).all()
     window = blend_window(tile, overlap, sides=(False, True, False, True))
     assert window.shape == (tile, tile) and window[0, 0] == 1 and window[-1, -1] == 0
@@ -74,6 +77,12 @@ def test_predict_tiled_is_exact_for_a_context_free_model(shape) -> None:
 def test_predict_tiled_rejects_odd_tile() -> None:
     with pytest.raises(ValueError, match="multiple of 32"):
         predict_tiled(np.zeros((10, 10, 3), np.uint8), _colour_probs, 3, tile=100)
+
+
+def test_core_borders_are_where_the_cores_meet() -> None:
+    assert core_borders(64, 64, 16) == [] and core_borders(40, 64, 16) == []
+    starts = tile_starts(300, 64, 16)
+    assert core_borders(300, 64, 16) == [lo for lo, _ in window_cores(starts, 64, 300)[1:]]
 
 
 def test_window_cores_partition_the_axis() -> None:

@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,9 @@ from weedseg.errors import WeedsegError
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST_FILE = "weedseg.json"
 MAX_INPUT_SCALE = 4.0  # photos are at most upsampled 4x before the model
+# how tiles become one class map: blended probabilities (no seams) or each pixel from one window
+TileMerge = Literal["blend", "stitch"]
+TILE_MERGES: tuple[str, ...] = get_args(TileMerge)
 
 
 def check_input_scale(value: float, name: str = "--input-scale") -> None:
@@ -57,6 +60,7 @@ class InputSpec(BaseModel):
 class TileSpec(BaseModel):
     size: int = 512
     overlap: int = 64
+    merge: TileMerge = "blend"  # "stitch": faster, with straight cuts along the tile cores
 
 
 class Manifest(BaseModel):
@@ -76,6 +80,9 @@ class Manifest(BaseModel):
     # photos are resized by this factor before the model (the scale it was trained at); class
     # maps and probabilities come back at the photo's own size
     input_scale: float = Field(default=1.0, gt=0.0, le=MAX_INPUT_SCALE)
+    # one class per connected plant region by default (weedseg.infer.plant_vote); callers can
+    # ask either way per image
+    plant_vote: bool = False
     opset: int = 17
     producer: dict[str, str] = Field(default_factory=dict)
     files: dict[str, str] = Field(default_factory=dict)  # relative path -> sha256

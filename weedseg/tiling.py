@@ -61,16 +61,19 @@ def edge_ramp(tile: int, overlap: int, start: bool = True, end: bool = True) -> 
     """[tile] weights along one axis of a window, tapered on the sides that meet another window.
 
     On a tapered side the outer quarter of the overlap band gets weight 0 (a network's output is
-    least reliable next to the tile edge it cannot see past), then a linear ramp to 1. The ramps of
-    two windows overlapping by `overlap` sum to 1. Sides on the image border keep weight 1.
+    least reliable next to the tile edge it cannot see past), then a raised-cosine ramp to 1, flat
+    at both ends, so the blended probabilities have no kink where a window starts to count (as
+    MONAI's Gaussian and mmseg's sliding windows, smooth towards the edges). The ramps of two
+    windows overlapping by `overlap` sum to 1. Sides on the image border keep weight 1.
     """
     ramp = np.ones(tile, dtype=np.float32)
     if overlap <= 0:
         return ramp
     margin = overlap // 4
-    edge = np.clip(
+    position = np.clip(
         (np.arange(overlap, dtype=np.float32) - margin + 0.5) / (overlap - 2 * margin), 0, 1
     )
+    edge = 0.5 - 0.5 * np.cos(np.pi * position)  # 0 -> 1, edge[i] + edge[-1 - i] == 1
     if start:
         ramp[:overlap] = edge
     if end:
@@ -95,6 +98,13 @@ def window_cores(starts: list[int], tile: int, length: int) -> list[tuple[int, i
     middle, so every pixel is taken from the window where it is farthest from an edge."""
     cuts = [0] + [(a + tile + b) // 2 for a, b in zip(starts, starts[1:], strict=False)] + [length]
     return list(zip(cuts, cuts[1:], strict=False))
+
+
+def core_borders(length: int, tile: int, overlap: int) -> list[int]:
+    """Where the window cores of `predict_tiled_labels` meet along an axis of `length` pixels:
+    the first index of every core but the first (empty when one window covers the axis)."""
+    starts = tile_starts(max(length, tile), tile, overlap)
+    return [lo for lo, _ in window_cores(starts, tile, max(length, tile))[1:] if lo < length]
 
 
 def pad_image(image: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -2,10 +2,13 @@
 
 The bundle's manifest says everything needed: input layout and dtype, normalisation, classes,
 static or dynamic shapes, default tile. Small images are padded to a multiple of 32 and run in
-one pass; large ones are cut into overlapping tiles (`weedseg.tiling`): stitched class maps
-when only labels are wanted, blended probabilities when probabilities are asked for. A bundle
-with an input scale below 1 (a model trained on shrunk photos) sees each photo resized by it;
-its probabilities are resized back to the photo's size before the argmax.
+one pass; large ones are cut into overlapping tiles (`weedseg.tiling`) whose probabilities are
+blended with weights that fall smoothly towards the window edges, so no seam runs through a
+plant (the bundle's `tile.merge: stitch` takes each pixel's class from one window instead:
+faster, with straight cuts along the tile cores, benchmarks/seams.py). A bundle with an input
+scale below 1 (a model trained on shrunk photos) sees each photo resized by it; its
+probabilities are resized back to the photo's size before the argmax. With the plant vote
+(`weedseg.infer.plant_vote`) each plant region takes one class.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from weedseg.bundle import Bundle, BundleError, check_input_scale, load_bundle
+from weedseg.bundle import TILE_MERGES, Bundle, BundleError, check_input_scale, load_bundle
 from weedseg.classes import ClassInfo
 from weedseg.errors import WeedsegError
 from weedseg.infer.analysis import class_fractions
+from weedseg.infer.plant_vote import plant_vote as vote_plants
 from weedseg.infer.prediction import Prediction
 from weedseg.tiling import (
     SIZE_MULTIPLE,
@@ -180,6 +184,8 @@ class Predictor:
         overlap: int | None = None,
         batch_size: int = 4,
         input_scale: float | None = None,
+        merge: str | None = None,
+        plant_vote: bool | None = None,
     ) -> None:
         manifest = bundle.manifest
         self.bundle = bundle
@@ -202,6 +208,10 @@ class Predictor:
         self.tile, self.overlap = self._choose_tile(tile, overlap)
         self.input_scale = manifest.input_scale if input_scale is None else float(input_scale)
         check_input_scale(self.input_scale, "input scale")
+        self.merge = manifest.tile.merge if merge is None else merge
+        if self.merge not in TILE_MERGES:
+            raise WeedsegError(f"tile merge must be one of {TILE_MERGES}, got {self.merge!r}")
+        self.plant_vote = manifest.plant_vote if plant_vote is None else plant_vote
         mean = np.asarray(manifest.mean, dtype=np.float32)
         std = np.asarray(manifest.std, dtype=np.float32)
         self._scale = 1.0 / (255.0 * std)
@@ -219,6 +229,8 @@ class Predictor:
         threads: int | None = None,
         spinning: bool = True,
         input_scale: float | None = None,
+        merge: str | None = None,
+        plant_vote: bool | None = None,
     ) -> Predictor:
         """Load and verify a bundle folder and open an inference session on it.
 
@@ -229,7 +241,8 @@ class Predictor:
         operators instead of busy-waiting, which frees the cores for the decode and write threads
         of a batch pipeline (a latency-bound server keeps the default). `input_scale` overrides
         the manifest's: photos are resized by it before the model (e.g. 2.0 for photos taken
-        from twice the height the model was trained at).
+        from twice the height the model was trained at). `merge` ("blend" or "stitch") and
+        `plant_vote` override the manifest's defaults.
         """
         import onnxruntime as ort
 
@@ -264,6 +277,8 @@ class Predictor:
             overlap=overlap,
             batch_size=batch_size,
             input_scale=input_scale,
+            merge=merge,
+            plant_vote=plant_vote,
         )
 
     @property
@@ -294,8 +309,10 @@ class Predictor:
         return (
             f"{self.manifest.model_name} ({self.num_classes} classes) on "
             f"{', '.join(self.providers)}; input {self.manifest.input.layout} "
-            f"{self.manifest.input.dtype} {shape}; tile {self.tile} overlap {self.overlap}"
+            f"{self.manifest.input.dtype} {shape}; tile {self.tile} overlap {self.overlap} "
+            f"({self.merge}ed)"
             + (f"; input scale {self.input_scale:g}" if self.input_scale != 1.0 else "")
+            + ("; plant vote" if self.plant_vote else "")
         )
 
     def _choose_tile(self, tile: int | None, overlap: int | None) -> tuple[int, int]:
@@ -377,10 +394,17 @@ class Predictor:
         return out[..., :height, :width]  # [N, K, h, w] probs or [N, h, w] labels
 
     def _finish(
-        self, labels: np.ndarray, probs: np.ndarray | None, clock: _Clock, started: float
+        self,
+        labels: np.ndarray,
+        probs: np.ndarray | None,
+        clock: _Clock,
+        started: float,
+        plant_vote: bool = False,
     ) -> Prediction:
-        """Class map [H, W] (and probs [K, H, W] when asked for) -> Prediction with fractions
-        and timings."""
+        """Class map [H, W] (and probs [K, H, W]) -> Prediction with fractions and timings; with
+        `plant_vote` each plant region of the class map takes its most probable class."""
+        if plant_vote:
+            labels = vote_plants(labels, probs)
         fractions = class_fractions(labels, self.classes)
         total = (time.perf_counter() - started) * 1000
         timings = {
@@ -390,29 +414,49 @@ class Predictor:
         }
         return Prediction(labels, probs, fractions, timings)
 
-    def predict(self, image: np.ndarray, return_probs: bool = False) -> Prediction:
+    def _votes(self, plant_vote: bool | None | Sequence[bool | None], count: int) -> list[bool]:
+        """One plant-vote flag per image: the same for all, or one each; None: the default."""
+        one = plant_vote is None or isinstance(plant_vote, bool)
+        flags = [plant_vote] * count if one else list(plant_vote)
+        if len(flags) != count:
+            raise WeedsegError(f"{len(flags)} plant-vote flags for {count} images")
+        return [self.plant_vote if flag is None else bool(flag) for flag in flags]
+
+    def predict(
+        self, image: np.ndarray, return_probs: bool = False, plant_vote: bool | None = None
+    ) -> Prediction:
         """Segment one HxWx3 uint8 RGB image; the class map has the image's size.
 
-        Without `return_probs` the tiles' own class maps are stitched; with it, or when the
-        model works at a reduced input scale, their probabilities are blended (and resized back
-        to the image's size) and the class map is their argmax.
+        The tiles' probabilities are blended (and resized back to the image's size) and the
+        class map is their argmax; a predictor that stitches (`merge="stitch"`) takes the tiles'
+        own class maps instead, unless probabilities are asked for, the model works at a reduced
+        input scale or the plant vote (default: the predictor's) needs them.
         """
         _check_image(image)
+        [vote] = self._votes(plant_vote, 1)
         started, clock = time.perf_counter(), _Clock()
         tiling = {"tile": self.tile, "overlap": self.overlap, "batch_size": self.batch_size}
-        if not return_probs and self.input_scale == 1.0:
+        if self.merge == "stitch" and not (return_probs or vote) and self.input_scale == 1.0:
             run_labels = functools.partial(self._run_labels, clock=clock)
             return self._finish(
                 predict_tiled_labels(image, run_labels, **tiling), None, clock, started
             )
         run_batch = functools.partial(self._run_batch, clock=clock)
         probs = predict_scaled(image, run_batch, self.num_classes, self.input_scale, **tiling)
-        return self._finish(argmax_classes(probs), probs if return_probs else None, clock, started)
+        prediction = self._finish(argmax_classes(probs), probs, clock, started, vote)
+        if not return_probs:
+            prediction.probs = None
+        return prediction
 
     def predict_batch(
-        self, images: Sequence[np.ndarray], return_probs: bool = False
+        self,
+        images: Sequence[np.ndarray],
+        return_probs: bool = False,
+        plant_vote: bool | None | Sequence[bool | None] = None,
     ) -> list[Prediction]:
-        """Segment several images; those that fit in one tile run together, by padded size."""
+        """Segment several images; those that fit in one tile run together, by padded size.
+        `plant_vote`: one flag for all images or one per image (None: the predictor's)."""
+        votes = self._votes(plant_vote, len(images))
         results: list[Prediction | None] = [None] * len(images)
         inputs: dict[int, np.ndarray] = {}  # image index -> what the model sees (resized)
         groups: dict[tuple[int, int], list[int]] = {}
@@ -424,12 +468,12 @@ class Predictor:
                 inputs[i] = model_input
                 groups.setdefault((round_up(height), round_up(width)), []).append(i)
             else:
-                results[i] = self.predict(image, return_probs)
-        want_probs = return_probs or self.input_scale != 1.0
-        run = self._run_batch if want_probs else self._run_labels
+                results[i] = self.predict(image, return_probs, votes[i])
         for (full_h, full_w), indices in groups.items():
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
+                want_probs = return_probs or self.input_scale != 1.0 or any(votes[i] for i in chunk)
+                run = self._run_batch if want_probs else self._run_labels
                 clock = _Clock()
                 tiles = np.stack([pad_image(inputs[i], full_h, full_w) for i in chunk])
                 out = run(tiles, clock)  # [n, K, full_h, full_w] probs or [n, full_h, full_w]
@@ -441,8 +485,11 @@ class Predictor:
                     cropped = np.ascontiguousarray(image_out[..., :height, :width])
                     if want_probs:
                         probs = resize_planes(cropped, *images[i].shape[:2])
-                        kept = probs if return_probs else None
-                        results[i] = self._finish(argmax_classes(probs), kept, share, started)
+                        labels = argmax_classes(probs)
+                        result = self._finish(labels, probs, share, started, votes[i])
+                        if not return_probs:
+                            result.probs = None
+                        results[i] = result
                     else:
                         results[i] = self._finish(cropped, None, share, started)
         return results  # type: ignore[return-value]
