@@ -24,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="resize images by this factor for the model, score at full resolution "
         "(default: the checkpoint's own, from weedseg finetune --input-scale)",
     )
+    parser.add_argument(
+        "--plant-vote",
+        action="store_true",
+        help="score the class map after the plant vote (one class per plant region)",
+    )
     parser.add_argument("--worst", type=int, default=4, help="overlays of the N worst images")
     parser.add_argument("--which", choices=["best", "last"], help="checkpoint of a run folder")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -45,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         scale=args.scale,
         input_scale=args.input_scale,
+        plant_vote=args.plant_vote,
         worst=args.worst,
         which=args.which,
         device=args.device,
@@ -59,6 +65,14 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"mIoU {_fmt(scores['mIoU'])}  aAcc {_fmt(scores['aAcc'])}  mAcc {_fmt(scores['mAcc'])}"
         f"  ({report['images']} images, {len(report['skipped'])} skipped)"
+    )
+    consistency = report["consistency"]
+    print(
+        f"mixed-region rate {_fmt(consistency['mixed_region_rate'])} (ground truth "
+        f"{_fmt(consistency['mixed_region_rate_ground_truth'])}), crop plants kept "
+        f"{_fmt(consistency['crop_plants_kept'])}, class changes across tile-core borders "
+        f"{_fmt(consistency['border_disagreement'])} (beside them "
+        f"{_fmt(consistency['beside_border_disagreement'])})"
     )
     print(f"Speed: {report['speed_ms_per_image']:.1f} ms per image (tiling included)")
     print(f"Report: {config.out}/report.md")

@@ -1,10 +1,11 @@
 """Full-resolution evaluation of a PyTorch segmentation model over a dataset split.
 
 Images go through `weedseg.tiling.predict_scaled` (`predict_tiled` at the model's input
-scale): the same windows as the ONNX runtime, whose probabilities are blended where the runtime
-stitches the tiles' class maps (on CWFID test both give the same mIoU to four decimals, 99.88%
-of pixels agree: benchmarks/tile_merge.py). Fine-tuning validates with the same function
-(optionally at a reduced `scale` to save time on a CPU).
+scale): the same windows and blending as the ONNX runtime, optionally with the same plant vote.
+Besides the confusion matrix, the split's consistency counts (mixed plant regions, disagreement
+across tile-core borders, crop plants kept: `weedseg.evaluate.consistency`) are accumulated.
+Fine-tuning validates with the same function (optionally at a reduced `scale` to save time on a
+CPU).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from weedseg.bundle import check_input_scale
 from weedseg.classes import IGNORE_INDEX, ClassInfo
 from weedseg.data.format import DatasetInfo
 from weedseg.errors import WeedsegError
+from weedseg.evaluate.consistency import ConsistencyCounts
 from weedseg.evaluate.metrics import ConfusionMatrix
 from weedseg.evaluate.report import ImageScore, WorstImage, write_report
 from weedseg.imageio import ImageReadError, read_image, read_mask
-from weedseg.tiling import SIZE_MULTIPLE, RunBatch, predict_scaled
+from weedseg.infer.plant_vote import plant_vote as vote_plants
+from weedseg.tiling import SIZE_MULTIPLE, RunBatch, core_borders, predict_scaled
 
 
 @dataclass
@@ -43,6 +46,7 @@ class EvaluateConfig:
     batch: int = 4  # tiles per forward pass
     scale: float = 1.0  # resize images (and masks, nearest) before evaluation; 1.0 = full res
     input_scale: float | None = None  # the model's working scale; None: the checkpoint's own
+    plant_vote: bool = False  # one class per plant region, as `weedseg predict --plant-vote`
     worst: int = 4  # how many worst images get an overlay
     which: str | None = None  # checkpoint of a run folder: best | last (None: best if any)
     device: str = "auto"  # auto | cpu | cuda
@@ -55,6 +59,7 @@ class SplitResult:
     """Accumulated outcome of evaluating one split."""
 
     matrix: np.ndarray  # [K, K] rows = ground truth, columns = prediction
+    consistency: ConsistencyCounts = field(default_factory=ConsistencyCounts)
     per_image: list[ImageScore] = field(default_factory=list)
     worst: list[WorstImage] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
@@ -89,6 +94,17 @@ def rescale(image: np.ndarray, mask: np.ndarray, scale: float) -> tuple[np.ndarr
     )
 
 
+def image_core_borders(
+    height: int, width: int, tile: int, overlap: int, input_scale: float
+) -> tuple[list[int], list[int]]:
+    """Rows and columns of an image where the tile cores of the model's input meet."""
+    model_h, model_w = (max(1, round(side * input_scale)) for side in (height, width))
+    return (
+        [round(b / input_scale) for b in core_borders(model_h, tile, overlap)],
+        [round(b / input_scale) for b in core_borders(model_w, tile, overlap)],
+    )
+
+
 def evaluate_split(
     model: nn.Module,
     info: DatasetInfo,
@@ -101,6 +117,7 @@ def evaluate_split(
     batch_size: int = 4,
     scale: float = 1.0,
     input_scale: float = 1.0,
+    plant_vote: bool = False,
     keep_worst: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = False,
@@ -110,6 +127,7 @@ def evaluate_split(
     `scale` shrinks images and masks alike (a cheaper, coarser evaluation); `input_scale` is
     the model's working scale: the model sees each image resized by it and its probabilities
     are resized back, so the score is against the masks at full resolution, as the runtime.
+    `plant_vote` scores the class map after the runtime's plant vote.
 
     Unreadable images or masks are skipped and listed; the `keep_worst` images with the lowest
     per-image mIoU keep their prediction for the report overlays. The model is left in eval mode.
@@ -142,7 +160,11 @@ def evaluate_split(
             image, run_batch, num_classes, input_scale, tile, overlap, batch_size
         )  # [K, H, W]
         pred = probs.argmax(axis=0).astype(np.uint8)  # [H, W]
+        if plant_vote:
+            pred = vote_plants(pred, probs)
         score = ImageScore(stem, confusion.update(target, pred))
+        borders = image_core_borders(*image.shape[:2], tile, overlap, input_scale)
+        result.consistency.update(target, pred, info.class_names, *borders)
         result.per_image.append(score)
         if keep_worst > 0 and not np.isnan(score.miou):
             # heap[0] holds the best of the kept images; a worse one takes its place
@@ -207,6 +229,7 @@ def run_evaluate(config: EvaluateConfig) -> dict:
         batch_size=config.batch,
         scale=config.scale,
         input_scale=input_scale,
+        plant_vote=config.plant_vote,
         keep_worst=config.worst,
         device=device,
         progress=config.progress,
@@ -236,5 +259,6 @@ def run_evaluate(config: EvaluateConfig) -> dict:
             worst=result.worst,
             skipped=result.skipped,
             header=header,
+            consistency=result.consistency.to_dict(),
         )
     return report

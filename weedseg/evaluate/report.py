@@ -183,6 +183,8 @@ def markdown_report(report: dict, classes: Sequence[ClassInfo]) -> str:
         lines.append(f"| **{name}** | " + " | ".join(f"{v:,}" for v in row) + " |")
     lines += ["", "![confusion matrix](confusion_matrix.png)", ""]
     lines += ["![per-class IoU](class_iou.png)"]
+    if report.get("consistency"):
+        lines += consistency_lines(report["consistency"])
     if report["worst"]:
         lines += ["", "## Worst images (lowest per-image mIoU)", ""]
         for item in report["worst"]:
@@ -194,6 +196,29 @@ def markdown_report(report: dict, classes: Sequence[ClassInfo]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def consistency_lines(consistency: dict) -> list[str]:
+    """report.md's section on plant consistency and tile seams (weedseg.evaluate.consistency)."""
+    counts = consistency["counts"]
+    return [
+        "",
+        "## Plants and seams",
+        "",
+        "| measure | prediction | ground truth |",
+        "|---|---|---|",
+        f"| mixed-region rate (vegetation regions >= 2,000 px with two classes > 5% each) "
+        f"| {_fmt(consistency['mixed_region_rate'])} ({counts['pred_mixed']} of "
+        f"{counts['pred_regions']}) | {_fmt(consistency['mixed_region_rate_ground_truth'])} "
+        f"({counts['true_mixed']} of {counts['true_regions']}) |",
+        f"| crop plants kept (> 90% of a plant's pixels predicted crop) "
+        f"| {_fmt(consistency['crop_plants_kept'])} ({counts['crop_kept']} of "
+        f"{counts['crop_plants']}) | |",
+        f"| class changes across tile-core borders | {_fmt(consistency['border_disagreement'])} "
+        f"| |",
+        f"| class changes one pixel beside them | "
+        f"{_fmt(consistency['beside_border_disagreement'])} | |",
+    ]
+
+
 def write_report(
     out: Path,
     *,
@@ -203,10 +228,12 @@ def write_report(
     worst: Sequence[WorstImage],
     skipped: Sequence[dict],
     header: dict,
+    consistency: dict | None = None,
 ) -> dict:
     """Write every report file into `out` and return the report.json content.
 
-    `header` carries model, data, split and settings; it is copied into report.json as-is.
+    `header` carries model, data, split and settings; it is copied into report.json as-is;
+    `consistency` is `ConsistencyCounts.to_dict()` of the split.
     """
     out.mkdir(parents=True, exist_ok=True)
     names = [c.name for c in classes]
@@ -222,6 +249,7 @@ def write_report(
         "images": len(per_image),
         "metrics": metrics.to_dict(names),
         "confusion_matrix": matrix.astype(np.int64).tolist(),
+        "consistency": consistency,
         "per_image": [{"stem": s.stem, "miou": json_number(s.miou)} for s in per_image],
         "worst": worst_entries,
         "skipped": list(skipped),
