@@ -245,3 +245,21 @@ def test_input_scale_option_reaches_the_model(tmp_path, bundle, capsys) -> None:
     assert read_mask(tmp_path / "o" / "a.mask.png").shape == (150, 203)  # the photo's size
     assert main([*argv, "--input-scale", "0", "--resume"]) == 2  # refused before any work
     assert "--input-scale must be in" in capsys.readouterr().err
+
+
+def test_plant_vote_option_gives_each_plant_one_class(tmp_path, capsys) -> None:
+    import cv2
+    from bundles import CROP_RGB, SOIL_RGB, WEED_RGB
+
+    image = np.empty((200, 200, 3), dtype=np.uint8)
+    image[:] = SOIL_RGB
+    cv2.circle(image, (100, 100), 9, CROP_RGB, thickness=-1)  # a crop plant, 0.6% of the frame
+    image[97:103, 97:103] = WEED_RGB  # with a weedy patch
+    write_image(tmp_path / "in" / "a.png", image)
+    model = build_colour_bundle(tmp_path / "bundle", smooth=1)
+    argv = ["predict", str(tmp_path / "in"), "--model", str(model), "--save", "mask"]
+    assert main([*argv, "--out", str(tmp_path / "pixels")]) == 0
+    assert 2 in read_mask(tmp_path / "pixels" / "a.mask.png")
+    assert main([*argv, "--out", str(tmp_path / "plants"), "--plant-vote"]) == 0
+    assert "plant vote" in capsys.readouterr().out
+    np.testing.assert_array_equal(np.unique(read_mask(tmp_path / "plants" / "a.mask.png")), [0, 1])

@@ -69,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: 2 on a CPU-only machine with 2-4 cores, else 1)",
     )
     parser.add_argument(
+        "--plant-vote",
+        action=argparse.BooleanOptionalAction,
+        help="one class per plant: each connected plant region (up to 1%% of the frame) takes "
+        "its most probable class; weed patches and polygons follow (default: the bundle's)",
+    )
+    parser.add_argument(
         "--min-patch-px", type=int, default=16, help="smallest weed patch counted (pixels)"
     )
     parser.add_argument(
@@ -118,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         streams=args.streams,
         input_scale=args.input_scale,
+        plant_vote=args.plant_vote,
         min_patch_px=args.min_patch_px,
         min_polygon_m2=args.min_polygon_m2,
         grid_m=args.grid,

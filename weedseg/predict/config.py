@@ -30,6 +30,7 @@ class PredictConfig:
     threads: int | None = None  # ONNX Runtime CPU threads per stream (default: cores / streams)
     input_scale: float | None = None  # resize photos by this for the model; None: the bundle's
     streams: int | None = None  # images in the model at once (default: see stream_count)
+    plant_vote: bool | None = None  # one class per plant region; None: the bundle's default
     min_patch_px: int = 16  # smallest weed patch counted in summary.csv / geojson (pixels)
     min_polygon_m2: float = 0.0025  # GeoTIFF: weed polygons smaller than this (25 cm2) dropped
     grid_m: float = 1.0  # GeoTIFF: prescription grid cell size in metres
