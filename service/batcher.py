@@ -15,6 +15,7 @@ buffers and stream) once no batch uses it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -57,6 +58,7 @@ class _Job:
     image: np.ndarray  # [H, W, 3] uint8 RGB
     future: asyncio.Future
     enqueued: float
+    plant_vote: bool | None = None  # one class per plant region; None: the model's default
 
 
 BatchObserver = Callable[[int, float], None]  # (batch size, inference seconds)
@@ -117,11 +119,12 @@ class MicroBatcher:
             await asyncio.gather(self._task, return_exceptions=True)
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    async def submit(self, image: np.ndarray) -> BatchResult:
+    async def submit(self, image: np.ndarray, plant_vote: bool | None = None) -> BatchResult:
         """Queue one image and wait for its prediction; QueueFullError when the queue is full."""
         if self._queue is None:
             raise RuntimeError("batcher not started")
-        job = _Job(image, asyncio.get_running_loop().create_future(), time.perf_counter())
+        future = asyncio.get_running_loop().create_future()
+        job = _Job(image, future, time.perf_counter(), plant_vote)
         try:
             self._queue.put_nowait(job)
         except asyncio.QueueFull as exc:
@@ -170,15 +173,20 @@ class MicroBatcher:
                 job.future.set_exception(RuntimeError("no model loaded"))
             return
         images = [j.image for j in jobs]
+        votes = [j.plant_vote for j in jobs]
         predict = handle.predictor.predict_batch
         try:
-            outcomes = await loop.run_in_executor(self._executor, predict, images)
+            run = functools.partial(predict, images, plant_vote=votes)
+            outcomes = await loop.run_in_executor(self._executor, run)
         except Exception as exc:  # noqa: BLE001 - one bad image must fail only itself
             if len(jobs) == 1:
                 outcomes = [exc]
             else:
                 log.warning("batch of %d failed (%s); running it image by image", len(jobs), exc)
-                outcomes = [await self._run_alone(predict, image) for image in images]
+                outcomes = [
+                    await self._run_alone(predict, image, vote)
+                    for image, vote in zip(images, votes, strict=True)
+                ]
         seconds = time.perf_counter() - started
         if self.on_batch is not None:
             self.on_batch(len(jobs), seconds)
@@ -191,12 +199,13 @@ class MicroBatcher:
                 queue_ms = (started - job.enqueued) * 1000.0
                 job.future.set_result(BatchResult(outcome, handle, queue_ms, len(jobs)))
 
-    async def _run_alone(self, predict: Callable, image: np.ndarray) -> Any:
+    async def _run_alone(
+        self, predict: Callable, image: np.ndarray, plant_vote: bool | None
+    ) -> Any:
         """One image's prediction, or the exception it raised."""
+        run = functools.partial(predict, [image], plant_vote=[plant_vote])
         try:
-            [prediction] = await asyncio.get_running_loop().run_in_executor(
-                self._executor, predict, [image]
-            )
+            [prediction] = await asyncio.get_running_loop().run_in_executor(self._executor, run)
         except Exception as exc:  # noqa: BLE001 - handed to that request's future
             return exc
         return prediction

@@ -32,8 +32,10 @@ async def segment_upload(
     settings: Settings,
     batcher: MicroBatcher,
     ticket: Ticket,
+    plant_vote: bool | None = None,
 ) -> Segmented:
-    """Predict the uploaded image; raises ApiError for bad input, overload or no model.
+    """Predict the uploaded image (`plant_vote`: one class per plant region, None: the model's
+    default); raises ApiError for bad input, overload or no model.
 
     `ticket` holds this image's place among those in flight until the answer is sent; its
     decoded size is reserved from the header, before any pixel is decoded (in the limiter's
@@ -53,7 +55,7 @@ async def segment_upload(
         del data  # the encoded bytes are no longer needed while the image waits for the model
         decoded = time.perf_counter()
     try:
-        result = await batcher.submit(image)
+        result = await batcher.submit(image, plant_vote)
     except QueueFullError as exc:
         raise overloaded(retry_after_s=1) from exc
     except WeedsegError as exc:  # the model refused this image (anything else is a 500)

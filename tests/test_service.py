@@ -339,11 +339,11 @@ class GatedPredictor:
         self.classes, self.manifest = inner.classes, inner.manifest
         self.batches: list[int] = []
 
-    def predict_batch(self, images):
+    def predict_batch(self, images, **options):
         self.started.set()
         self.gate.wait(10)
         self.batches.append(len(images))
-        return self.inner.predict_batch(images)
+        return self.inner.predict_batch(images, **options)
 
 
 def test_full_queue_is_503_and_health_stays_instant(bundle, image):
@@ -461,10 +461,10 @@ class PickyPredictor:
     def close(self) -> None:
         self.inner.close()
 
-    def predict_batch(self, images):
+    def predict_batch(self, images, **options):
         if any(im.shape[1] == 77 for im in images):
             raise WeedsegError("77 pixels wide: refused")
-        return self.inner.predict_batch(images)
+        return self.inner.predict_batch(images, **options)
 
 
 def test_one_bad_image_fails_only_its_own_request(bundle):
@@ -495,3 +495,30 @@ def test_one_bad_image_fails_only_its_own_request(bundle):
         app.state.batcher.swap(ModelHandle(predictor, "picky", "picky@1"))
         r = post_png(c, field_image(40, 77, 4))
         assert r.status_code == 422 and r.json()["error"] == "cannot_segment"
+
+
+def test_plant_vote_flag_changes_the_answer(tmp_path) -> None:
+    from bundles import CROP_RGB, SOIL_RGB, WEED_RGB
+
+    plant = np.empty((200, 200, 3), dtype=np.uint8)
+    plant[:] = SOIL_RGB
+    plant[95:105, 90:110] = CROP_RGB  # a crop plant (0.5% of the frame) with a weedy patch
+    plant[97:103, 104:110] = WEED_RGB
+    bundle = str(build_colour_bundle(tmp_path / "sharp", smooth=1))  # no smoothing: no soil seam
+    with TestClient(create_app(Settings(bundle=bundle))) as c:
+        wait_ready(c)
+        masks = {}
+        for vote in ("false", "true"):
+            r = post_png(c, plant, format="png", plant_vote=vote)
+            assert r.status_code == 200, r.text
+            masks[vote] = np.asarray(Image.open(io.BytesIO(r.content)))
+        assert 2 in masks["false"] and set(np.unique(masks["true"])) == {0, 1}
+        default = np.asarray(Image.open(io.BytesIO(post_png(c, plant, format="png").content)))
+        np.testing.assert_array_equal(default, masks["false"])  # the bundle's default: no vote
+        lanes = {  # one lane, sprayed for any weed pixel
+            vote: post_png(c, plant, "/v1/segment/lanes", lanes=1, threshold=1e-4, plant_vote=vote)
+            for vote in ("false", "true")
+        }
+        lanes = {vote: r.json() for vote, r in lanes.items()}
+        assert lanes["false"]["lanes"][0]["spray"] and not lanes["true"]["lanes"][0]["spray"]
+        assert post_png(c, plant, plant_vote="maybe").status_code == 422

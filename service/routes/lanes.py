@@ -55,10 +55,14 @@ async def segment_lanes(
     threshold: Annotated[
         float, Query(ge=0, le=1, description="Weed fraction of a lane that turns it on")
     ] = 0.01,
+    plant_vote: Annotated[
+        bool | None,
+        Query(description="One class per plant region (default: the bundle's plant_vote)"),
+    ] = None,
 ) -> Response:
     if band_end <= band_start:
         raise bad_parameter(f"band_end ({band_end}) must be greater than band_start ({band_start})")
-    segmented = await segment_upload(request, settings, batcher, ticket)
+    segmented = await segment_upload(request, settings, batcher, ticket, plant_vote)
     labels = segmented.labels
     height, width = labels.shape
     names = [c.name for c in segmented.result.handle.predictor.classes]

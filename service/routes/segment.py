@@ -118,8 +118,12 @@ async def segment(
         int | None, Query(ge=1, description="Smallest weed instance in pixels")
     ] = None,
     polygons: Annotated[bool, Query(description="Include each weed's outline")] = False,
+    plant_vote: Annotated[
+        bool | None,
+        Query(description="One class per plant region (default: the bundle's plant_vote)"),
+    ] = None,
 ) -> Response:
-    segmented = await segment_upload(request, settings, batcher, ticket)
+    segmented = await segment_upload(request, settings, batcher, ticket, plant_vote)
     started = time.perf_counter()
     if output == "json":
         area = min_area or settings.min_weed_area_px
