@@ -88,3 +88,26 @@ def test_seeded_samples_repeat_their_randomness():
 
     ds = SeededSamples(Noise())
     assert ds[(1, 42)] == ds[(1, 42)] != ds[(1, 43)]
+
+
+def test_resume_drops_a_metrics_line_cut_off_by_a_kill(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.start(Cfg())
+    model = build_model(SPEC, 3)
+    for step in (1, 2, 3):
+        run.log(step, {"train/loss": 1.0 / step})
+        if step == 2:
+            run.save(2, model, spec=SPEC, task="reconstruction", meta={})
+    run.close()
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    with open(metrics, "a", encoding="utf-8") as f:
+        f.write('{"step": 4, "time": 17')  # the kill came mid-line
+
+    resumed = RunDir(tmp_path / "run", resume=True)
+    resumed.start(Cfg())
+    with pytest.warns(RuntimeWarning, match="dropped 1 cut-off line"):
+        assert resumed.load_state(build_model(SPEC, 3)).step == 2
+    resumed.log(3, {"train/loss": 0.3})
+    resumed.close()
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert steps == [1, 2, 3]

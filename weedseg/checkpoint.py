@@ -87,24 +87,46 @@ def save_checkpoint(
     task: str,
     meta: dict[str, Any] | None = None,
 ) -> Path:
-    """Write `<path>.safetensors` and `<path>.json` atomically; return the stem."""
+    """Write `<path>.safetensors` and `<path>.json` atomically (fsynced); return the stem."""
+    stem = _stem(Path(path))
+    weights = stem.with_suffix(".safetensors")
+    sidecar = checkpoint_sidecar(model, spec=spec, task=task, meta=meta, weights=weights.name)
+    with atomic_path(weights, durable=True) as tmp:
+        save_weights(model, tmp)
+    write_atomic(stem.with_suffix(".json"), sidecar_text(sidecar), durable=True)
+    return stem
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    """The model's weights as one safetensors file at `path`."""
+    save_file(state_tensors(model), str(path))
+
+
+def checkpoint_sidecar(
+    model: nn.Module,
+    *,
+    spec: ModelSpec,
+    task: str,
+    meta: dict[str, Any] | None,
+    weights: str,
+) -> dict[str, Any]:
+    """The JSON sidecar of a checkpoint whose weights file is named `weights`."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    stem = _stem(Path(path))
-    tensors = state_tensors(model)
-    with atomic_path(stem.with_suffix(".safetensors")) as tmp:
-        save_file(tensors, str(tmp))
-    sidecar = {
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "spec": spec.to_dict(),
         "task": task,
         "out_channels": _out_channels(model),
-        "weights": stem.with_suffix(".safetensors").name,
+        "weights": weights,
         "meta": meta or {},
     }
-    write_atomic(stem.with_suffix(".json"), json.dumps(sidecar, indent=2, default=_jsonable))
-    return stem
+
+
+def sidecar_text(sidecar: dict[str, Any]) -> str:
+    """A sidecar as the JSON text saved beside the weights."""
+    return json.dumps(sidecar, indent=2, default=_jsonable)
 
 
 def resolve_checkpoint(path_or_run: str | Path, which: str | None = None) -> Path:

@@ -6,7 +6,9 @@ A run folder holds everything needed to understand and reproduce a run:
     RUN/metrics.jsonl        one JSON object per logged step
     RUN/tb/                  TensorBoard scalars (same numbers)
     RUN/images/              PNGs a person can look at
-    RUN/checkpoints/last.*   latest weights (+ last.state.pt: optimizer, scheduler, step, RNG)
+    RUN/checkpoints/last.*   latest weights
+    RUN/checkpoints/resume/  the last two committed resume states (weights, optimizer, scheduler,
+                             step, RNG; see weedseg.resume_state)
     RUN/checkpoints/step_000500.*, best.*
 
 Usage (the same under `torchrun`; only rank 0 writes):
@@ -48,6 +50,7 @@ import json
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,14 +61,13 @@ import torch
 import yaml
 from torch import nn
 
-from weedseg.atomic import atomic_path, write_atomic
+from weedseg.atomic import write_atomic
 from weedseg.checkpoint import read_sidecar, save_checkpoint
 from weedseg.errors import WeedsegError
 from weedseg.imageio import write_image
 from weedseg.models import ModelSpec
 from weedseg.precision import TrainFormat, choose_format
-
-STATE_SUFFIX = ".state.pt"
+from weedseg.resume_state import load_resume_state, publish_checkpoint, save_resume_point
 
 
 @dataclass(frozen=True)
@@ -412,11 +414,11 @@ class RunDir:
         every: int = 0,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        """Write checkpoints/last (+ its resume state) and, every `every` steps, a kept copy."""
+        """Commit the resume state of `step` in one go, then point checkpoints/last at it (and,
+        every `every` steps, keep a copy as checkpoints/step_N)."""
         if not self.is_main:
             return
         meta = meta | {"step": step}
-        save_checkpoint(self.checkpoints / "last", model, spec=spec, task=task, meta=meta)
         state = {
             "step": step,
             "optimizer": optimizer.state_dict() if optimizer else None,
@@ -424,11 +426,12 @@ class RunDir:
             "rng": rng_state(),
             "extra": extra or {},
         }
-        with atomic_path(self.checkpoints / f"last{STATE_SUFFIX}") as tmp:
-            torch.save(state, tmp)
+        point = save_resume_point(
+            self.checkpoints, step, model, state, spec=spec, task=task, meta=meta
+        )
+        publish_checkpoint(point, self.checkpoints / "last")
         if every and step % every == 0:
-            kept = self.checkpoints / f"step_{step:06d}"
-            save_checkpoint(kept, model, spec=spec, task=task, meta=meta)
+            publish_checkpoint(point, self.checkpoints / f"step_{step:06d}")
 
     def save_best(
         self,
@@ -457,16 +460,13 @@ class RunDir:
         optimizer: torch.optim.Optimizer | None = None,
         scheduler: Any = None,
     ) -> TrainState:
-        """Restore weights, optimizer, scheduler and RNG from checkpoints/last (every rank)."""
-        from weedseg.checkpoint import load_tensors, unwrap
+        """Restore weights, optimizer, scheduler and RNG from the newest complete resume state
+        (every rank); a damaged newest one is passed over with a warning naming both steps."""
+        from weedseg.checkpoint import unwrap
 
-        stem = self.checkpoints / "last"
-        state_path = self.checkpoints / f"last{STATE_SUFFIX}"
-        if not state_path.is_file():
-            raise WeedsegError(f"{self.root}: no checkpoint to resume from ({state_path} missing)")
-        meta = read_sidecar(stem).get("meta", {})
-        unwrap(model).load_state_dict(load_tensors(stem), strict=True)
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        loaded = load_resume_state(self.checkpoints, is_main=self.is_main)
+        meta, state = loaded.meta, loaded.state
+        unwrap(model).load_state_dict(loaded.tensors, strict=True)
         if optimizer is not None and state["optimizer"] is not None:
             optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None:
@@ -482,12 +482,28 @@ class RunDir:
         )
 
     def _forget_metrics_after(self, step: int) -> None:
-        """Drop metrics lines the killed run logged after its last checkpoint (they will recur)."""
+        """Drop metrics lines the killed run logged after its last checkpoint (they will recur),
+        and, with a warning, a line cut off by a kill or a full disk."""
         path = self.root / "metrics.jsonl"
         if not self.is_main or not path.is_file():
             return
-        lines = path.read_text(encoding="utf-8").splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+        lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+        kept, cut = [], 0
+        for line in filter(str.strip, lines):
+            try:
+                logged = int(json.loads(line)["step"])
+            except (ValueError, KeyError, TypeError):
+                cut += 1
+                continue
+            if logged <= step:
+                kept.append(line)
+        if cut:
+            warnings.warn(
+                f"{path}: dropped {cut} cut-off line(s) (written when the run was killed or the "
+                "disk was full)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         if len(kept) != len(lines):
             write_atomic(path, "".join(f"{line}\n" for line in kept))
 
