@@ -5,7 +5,8 @@
 #
 # The model bundle (weedseg export) is mounted, not baked in, so a new model needs no rebuild:
 # mount a folder of bundles at /models and POST /v1/admin/reload {"bundle": "<name>"}
-# (with WEEDSEG_API_KEYS set). Settings are WEEDSEG_* environment variables (service/settings.py).
+# with an admin key from WEEDSEG_ADMIN_KEYS. Settings are WEEDSEG_* environment variables
+# (service/settings.py).
 #
 # CUDA variant: deploy/Dockerfile.cuda (nvidia/cuda runtime base, same layout, run with
 # `--gpus all`); NVIDIA Jetson: deploy/jetson/Dockerfile. Docker is not available on the

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
         16, ge=1, description="Images being read, decoded, queued or run at once before 503"
     )
     max_decoded_bytes: int = Field(
-        256 * 1024 * 1024,
+        160 * 1024 * 1024,
         gt=0,
         description="Decoded size (width x height x channels, from the header) of the images in "
         "flight before 503; one image is always admitted when none is in flight",
