@@ -1,9 +1,10 @@
 """Stitched vs blended tiles: what the runtime's class-map stitching costs in accuracy.
 
-`weedseg predict` and the service stitch the tiles' own class maps (each pixel from the window
-whose core holds it); `weedseg evaluate` and `Predictor.predict(return_probs=True)` blend the
-tiles' probabilities. Both use the same windows. This runs a bundle both ways over a dataset
-split and prints mIoU / per-class IoU for each, their pixel agreement and the time per image.
+A predictor with `merge="stitch"` takes the tiles' own class maps (each pixel from the window
+whose core holds it); the default (`weedseg predict`, the service, `weedseg evaluate`) blends the
+tiles' probabilities. Both use the same windows; benchmarks/seams.py measures the seams. This
+runs a bundle both ways over a dataset split and prints mIoU / per-class IoU for each, their
+pixel agreement and the time per image.
 
     .venv/bin/python benchmarks/tile_merge.py --model BUNDLE --data /work/data/cwfid --split test
 """
@@ -29,6 +30,8 @@ def main() -> None:
     args = parser.parse_args()
 
     predictor = Predictor.from_bundle(args.model, tile=args.tile, overlap=args.overlap)
+    tiling = {"tile": predictor.tile, "overlap": predictor.overlap}
+    stitcher = Predictor(predictor.bundle, predictor.session, **tiling, merge="stitch")
     info = DatasetInfo.load(args.data)
     names = [c.name for c in predictor.classes]
     matrices = {"stitched": ConfusionMatrix(len(names)), "blended": ConfusionMatrix(len(names))}
@@ -38,9 +41,9 @@ def main() -> None:
     for stem in stems:
         image, target = read_image(info.image_path(stem)), read_mask(info.mask_path(stem))
         labels = {}
-        for merge, return_probs in (("stitched", False), ("blended", True)):
+        for merge, runner in (("stitched", stitcher), ("blended", predictor)):
             started = time.perf_counter()
-            labels[merge] = predictor.predict(image, return_probs).labels
+            labels[merge] = runner.predict(image).labels
             seconds[merge] += time.perf_counter() - started
             matrices[merge].update(target, labels[merge])
         same += int((labels["stitched"] == labels["blended"]).sum())
