@@ -77,26 +77,38 @@ class TimeBudget:
         """Median seconds per step over the recent window, None until measured."""
         return statistics.median(self.recent) if self.recent else None
 
-    def steps_left(self, reserve: float = 0.0, deadline: float | None = None) -> int | None:
+    def steps_left(
+        self, reserve: float = 0.0, deadline: float | None = None, per_step_extra: float = 0.0
+    ) -> int | None:
         """Whole steps that still fit before `deadline` (default: the budget) less `reserve`
-        seconds, counting the step about to run; None until a step time is measured."""
+        seconds, counting the step about to run; `per_step_extra` spreads periodic work (e.g. a
+        validation every N steps) over the steps. None until a step time is measured."""
         per_step = self.step_seconds
         if per_step is None:
             return None
         end = self.seconds if deadline is None else deadline
-        return max(0, math.floor((end - self.elapsed() - reserve) / per_step))
+        return max(0, math.floor((end - self.elapsed() - reserve) / (per_step + per_step_extra)))
 
-    def is_last(self, reserve: float = 0.0, deadline: float | None = None) -> bool:
+    def is_last(
+        self, reserve: float = 0.0, deadline: float | None = None, per_step_extra: float = 0.0
+    ) -> bool:
         """Whether the step about to run must be the last: a second one would not fit."""
-        left = self.steps_left(reserve, deadline)
+        left = self.steps_left(reserve, deadline, per_step_extra)
         if left is not None:
             return left <= 1
         end = self.seconds if deadline is None else deadline
         return self.elapsed() + reserve >= end  # no measurement yet: stop only when over
 
-    def fit(self, step: int, provisional: int, reserve: float = 0.0, deadline=None) -> int:
+    def fit(
+        self,
+        step: int,
+        provisional: int,
+        reserve: float = 0.0,
+        deadline: float | None = None,
+        per_step_extra: float = 0.0,
+    ) -> int:
         """The total step count to schedule for, given that `step` is about to run."""
-        left = self.steps_left(reserve, deadline)
+        left = self.steps_left(reserve, deadline, per_step_extra)
         if left is None:
             return max(provisional, step)
         return step if left <= 1 else step + left - 1

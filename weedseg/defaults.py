@@ -1,7 +1,11 @@
-"""The project's default network (torch-free, so configs and the CLI can name it).
+"""Torch-free defaults that configs and the CLI name: the default network, training choices.
 
-Picked by the default-model table in benchmarks/RESULTS.md: the fastest candidate within 1 CWFID
-mIoU point of the most accurate one, at most about 8 GFLOP at 512x512.
+The network is picked by the default-model table in benchmarks/RESULTS.md: the fastest candidate
+within 1 CWFID mIoU point of the most accurate one, at most about 8 GFLOP at 512x512.
 """
 
 DEFAULT_ARCH = "fpn-mobilenetv3"
+
+# training precision and memory format choices (weedseg.precision resolves "auto")
+PRECISIONS = ("auto", "fp32", "bf16")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")

@@ -25,10 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from weedseg.defaults import MEMORY_FORMATS, PRECISIONS
 from weedseg.errors import WeedsegError
 
-PRECISIONS = ("auto", "fp32", "bf16")
-MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 # auto picks bf16 only when it is this much faster than float32: a smaller gain is within the
 # step-time noise of a 2-core VM and not worth the rounding
 BF16_MIN_GAIN = 1.10

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import os
 
-from weedseg.defaults import DEFAULT_ARCH
+from weedseg.defaults import DEFAULT_ARCH, MEMORY_FORMATS, PRECISIONS
 from weedseg.finetune.config import FinetuneConfig
 
 HELP = "fine-tune a segmenter on a labeled dataset (from a pretraining run or from scratch)"
@@ -83,8 +83,6 @@ def add_time_argument(parser) -> None:
 
 def add_speed_arguments(parser: argparse.ArgumentParser, defaults: dict) -> None:
     """--precision, --memory-format and the decoded-photo cache, shared by the training commands."""
-    from weedseg.precision import MEMORY_FORMATS, PRECISIONS
-
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,

@@ -245,18 +245,20 @@ class StepPlan:
 def _run(config: FinetuneConfig, dist, log: Callable[[str], None]) -> FinetuneResult:
     device = resolve_device(config.device, dist)
     seed_everything(config.seed)
+    budget = TimeBudget(config.time) if config.time else None  # counts from here
     run = RunDir(config.out, resume=config.resume, is_main=dist.is_main)
     if config.resume:  # the precision and memory format the run chose at its start
         config.train_format = config.train_format or run.saved_config().get("train_format")
     session = _prepare(config, dist, device, log, _resumed_sidecar(run) if config.resume else None)
     run.start(config)
-    start, spent = 0, 0.0
+    start = 0
     if config.resume:
         state = run.load_state(session.model, session.optimizer, session.scheduler)
-        start, spent = state.step, float(state.extra.get("elapsed", 0.0))
-        goal = f"{spent:.0f} s of {config.time:.0f}" if config.time else session.length.total
+        start, goal = state.step, session.length.total
+        if budget is not None:  # the killed run's training time counts
+            budget.spent_before = float(state.extra.get("elapsed", 0.0))
+            goal = f"{budget.spent_before:.0f} s of {budget.seconds:.0f} s"
         log(f"resumed at step {start} of {goal} (best val mIoU {run.best_score})")
-    budget = TimeBudget(config.time, spent=spent) if config.time else None
     history, best_step, steps = _train(session, run, config, dist, device, start, budget, log)
     run.close()
     return FinetuneResult(
@@ -376,9 +378,10 @@ def _train(
             step += 1
             last = step >= s.length.total
             if budget is not None:  # the schedule aims at the steps that still fit
-                seconds = reserve.seconds(budget, step)
-                last = _shared_flag(budget.is_last(seconds), dist)
-                s.length.total = step if last else budget.fit(step, s.length.total, seconds)
+                final, periodic = reserve.seconds(budget)
+                last = _shared_flag(budget.is_last(final, per_step_extra=periodic), dist)
+                fitted = budget.fit(step, s.length.total, final, per_step_extra=periodic)
+                s.length.total = step if last else fitted
                 budget.begin_step()
             batch = next(batches)
             loss = train_step(
@@ -392,7 +395,10 @@ def _train(
             if step % config.log_every == 0 or last:
                 lr = s.optimizer.param_groups[0]["lr"]
                 images = step * config.batch * dist.world_size
-                run.log(step, {"train/loss": loss, "train/lr": lr, "train/images_seen": images})
+                scalars = {"train/loss": loss, "train/lr": lr, "train/images_seen": images}
+                if budget is not None:
+                    scalars["train/time_s"] = budget.elapsed()
+                run.log(step, scalars)
             if step % config.val_every and not last:
                 continue
             began = time.perf_counter()
@@ -440,8 +446,13 @@ def _shared_flag(flag: bool, dist) -> bool:
     return bool(shared.item())
 
 
+# the least a validation with its checkpoint writes is assumed to take before one is measured
+MIN_VALIDATION_S = 0.5
+
+
 class ValidationReserve:
-    """Seconds to set aside under --time for the validations (and saves) still to come.
+    """Time to set aside under --time for validations (with their saves): the final one, and
+    the periodic ones (every `val_every` steps) spread over the steps.
 
     Until one is measured, a validation is estimated from the training speed: the validation
     pixels at the training cost per pixel (a forward pass is about a third of a training step,
@@ -462,15 +473,14 @@ class ValidationReserve:
         self.measured: float | None = None
 
     def observe(self, seconds: float) -> None:
-        self.measured = max(seconds, self.measured or 0.0)
+        self.measured = seconds  # the latest: the first carries one-off set-up costs
 
-    def seconds(self, budget: TimeBudget, step: int) -> float:
-        """Reserve before `step`: the final validation, plus the periodic ones still due."""
+    def seconds(self, budget: TimeBudget) -> tuple[float, float]:
+        """(seconds for the final validation, periodic validation seconds per step)."""
         per_step = budget.step_seconds or 0.0
-        one = self.measured or self.val_pixels / self.pixels_per_step * per_step
-        left = budget.steps_left(one) or 0
-        periodic = (step + left) // self.val_every - step // self.val_every
-        return one * (1 + periodic)
+        estimate = max(self.val_pixels / self.pixels_per_step * per_step, MIN_VALIDATION_S)
+        one = self.measured or estimate
+        return one, one / self.val_every
 
 
 def _validate(

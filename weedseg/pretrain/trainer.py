@@ -69,6 +69,7 @@ def pretrain(cfg: PretrainConfig, log: Callable[[str], None] = print) -> Pretrai
 
 
 def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -> PretrainResult:
+    budget = TimeBudget(cfg.time) if cfg.time else None  # counts from here
     device = resolve_device(cfg.device, dist)
     paths = find_images(cfg.images)
     if not paths:
@@ -92,11 +93,10 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
     state = run.load_state(model) if resuming else None
     step = state.step if state else 0
     phases = plan_phases(cfg, len(paths), dist.world_size)
-    budget = None
-    if cfg.time:
-        budget = TimeBudget(cfg.time, spent=state.extra.get("elapsed", 0.0) if state else 0.0)
+    if budget is not None and state is not None:  # the killed run's time and phase lengths
+        budget.spent_before = float(state.extra.get("elapsed", 0.0))
         for index, steps in enumerate(state.extra.get("phase_steps", []) if state else []):
-            phases[:] = resize_phase(phases, index, steps)  # the killed run's phase lengths
+            phases[:] = resize_phase(phases, index, steps)
     log(
         f"pretraining {cfg.arch or spec} on {len(paths)} images: {cfg.masking} masking"
         f"{f' ({cfg.schedule} schedule)' if cfg.masking == 'selective' else ''}, "
@@ -168,6 +168,8 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
             extra = {"pretrain/share": share, "pretrain/images_per_s": bar.images_per_second}
             extra["pretrain/phase"] = phase.index
             extra["pretrain/images_seen"] = step * cfg.batch * dist.world_size
+            if budget is not None:
+                extra["pretrain/time_s"] = budget.elapsed()
             run.log(step, scalars | extra)
         if cfg.image_every and (step % cfg.image_every == 0 or step == total):
             masked = apply_mask(images[:1], grid.to_pixels(patch_masks[:1]), torch.zeros(3))
