@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,16 @@ def test_atomic_dir_refuses_existing_without_force(tmp_path: Path) -> None:
         (tmp / "b").write_text("2")
     assert sorted(p.name for p in target.iterdir()) == ["b"]
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
+
+
+def test_atomic_dir_never_replaces_a_folder_that_appeared_meanwhile(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    for force in (False, True):
+        with pytest.raises(FileExistsError, match="appeared while"):
+            with atomic_dir(target, force=force) as tmp:
+                (tmp / "mine").write_text("1")
+                target.mkdir()  # another writer got there first
+                (target / "theirs").write_text("2")
+        assert [p.name for p in target.iterdir()] == ["theirs"]
+        shutil.rmtree(target)
+    assert list(tmp_path.iterdir()) == []  # no temporary folders left

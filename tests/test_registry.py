@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from bundles import build_colour_bundle
@@ -99,3 +102,22 @@ def test_missing_data_and_unknown_sources_are_clear_errors(tmp_path, bundles):
         promote(registry, str(bundles["blurred"]), data=str(tmp_path / "nothing"))
     with pytest.raises(WeedsegError, match="no version v0009"):
         promote(registry, "v0009")
+
+
+def test_concurrent_promotes_get_distinct_versions(tmp_path, bundles, monkeypatch):
+    registry = Registry(tmp_path / "registry")
+    both_copying = threading.Barrier(2, timeout=30)
+    copytree = shutil.copytree
+
+    def copy_together(*args, **kwargs):
+        both_copying.wait()  # each promote has picked its version id before either finishes
+        return copytree(*args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copytree", copy_together)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda name: promote(registry, str(bundles[name])), bundles))
+    assert sorted(r.version.id for r in results) == ["v0001", "v0002"]
+    assert [v.id for v in registry.versions()] == ["v0001", "v0002"]
+    models = {v.info["model_sha256"] for v in registry.versions()}
+    assert len(models) == 2  # both bundles are there, neither replaced the other
+    assert not [p for p in (tmp_path / "registry" / "versions").iterdir() if p.name[0] == "."]

@@ -6,12 +6,13 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from weedseg.atomic import atomic_dir, write_atomic
+from weedseg.atomic import write_atomic
 from weedseg.errors import WeedsegError
 
 ENV_VAR = "WEEDSEG_REGISTRY"
@@ -58,7 +59,11 @@ class Registry:
     def versions(self) -> list[Version]:
         if not self.versions_dir.is_dir():
             return []
-        names = sorted(p.name for p in self.versions_dir.iterdir() if VERSION_NAME.match(p.name))
+        names = sorted(
+            p.name
+            for p in self.versions_dir.iterdir()
+            if VERSION_NAME.match(p.name) and (p / VERSION_FILE).is_file()  # else being added
+        )
         return [self.version(name) for name in names]
 
     def version(self, version_id: str) -> Version:
@@ -94,9 +99,10 @@ class Registry:
         from weedseg.bundle import load_bundle
 
         load_bundle(bundle)  # the source must pass its checksums
-        existing = [int(v.id[1:]) for v in self.versions()]
-        version_id = f"v{max(existing, default=0) + 1:04d}"
-        with atomic_dir(self.versions_dir / version_id) as tmp:
+        version_id = self._claim_version_id()
+        final = self.versions_dir / version_id
+        tmp = Path(tempfile.mkdtemp(prefix=f".{version_id}.", suffix=".tmp", dir=self.versions_dir))
+        try:
             shutil.copytree(bundle, tmp / "bundle")
             manifest = load_bundle(tmp / "bundle").manifest  # the copy too
             if checkpoint is not None:
@@ -112,4 +118,23 @@ class Registry:
                 "model_sha256": manifest.files["model.onnx"],
             }
             write_atomic(tmp / VERSION_FILE, json.dumps(record, indent=2))
+            os.rename(tmp, final)  # replaces the empty claimed folder in one step
+        except BaseException:
+            final.rmdir()  # give the id back (only ever empty here)
+            raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return self.version(version_id)
+
+    def _claim_version_id(self) -> str:
+        """The next free id, claimed by creating its (empty) folder: mkdir is atomic, so two
+        concurrent promotes never get the same id."""
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        taken = [int(p.name[1:]) for p in self.versions_dir.iterdir() if VERSION_NAME.match(p.name)]
+        number = max(taken, default=0) + 1
+        while True:
+            try:
+                (self.versions_dir / f"v{number:04d}").mkdir()
+                return f"v{number:04d}"
+            except FileExistsError:
+                number += 1
