@@ -116,3 +116,37 @@ def test_import_labels_command_takes_the_classes_of_a_bundle(tmp_path, capsys):
     assert main([*args, "--base", str(bundle), "--map", "Carrot=crop"]) == 0
     assert "wrote 2 image/mask pairs" in capsys.readouterr().out
     assert read_mask(tmp_path / "out" / "masks" / "img0.png")[6, 16] == 1
+
+
+def test_coco_file_names_outside_the_images_folder_are_refused(tmp_path):
+    write_coco(tmp_path / "coco", ["crop"])
+    secret = tmp_path / "secret.png"
+    write_image(secret, np.zeros((32, 32, 3), np.uint8))
+    coco = json.loads((tmp_path / "coco" / "labels.json").read_text())
+    coco["images"][0]["file_name"] = "../secret.png"
+    coco["images"][1]["file_name"] = str(secret)
+    (tmp_path / "coco" / "labels.json").write_text(json.dumps(coco))
+    with pytest.raises(WeedsegError, match=r"contains '\.\.'(.|\n)*is absolute"):
+        import_labels(tmp_path / "coco", tmp_path / "out", classes=DEFAULT_CLASSES)
+    assert not (tmp_path / "out").exists()
+
+
+def test_coco_sizes_are_checked_against_the_image_before_a_mask_is_made(tmp_path):
+    write_coco(tmp_path / "coco", ["crop"])
+    coco = json.loads((tmp_path / "coco" / "labels.json").read_text())
+    coco["images"][0] |= {"height": 200_000, "width": 200_000}  # 40 GB if allocated
+    rle = {"size": [100_000, 100_000], "counts": [0, 10**10]}
+    coco["annotations"].append({"id": 9, "image_id": 1, "category_id": 1, "segmentation": rle})
+    (tmp_path / "coco" / "labels.json").write_text(json.dumps(coco))
+    with pytest.raises(WeedsegError) as caught:
+        import_labels(tmp_path / "coco", tmp_path / "out", classes=DEFAULT_CLASSES)
+    assert "declares 200000x200000 but the file is 32x32" in str(caught.value)
+    assert "RLE size [100000, 100000] is not its image's 32x32" in str(caught.value)
+
+
+def test_force_refuses_an_out_that_is_or_holds_the_source(tmp_path):
+    write_coco(tmp_path / "labels" / "coco", ["crop"])
+    for out in (tmp_path / "labels" / "coco", tmp_path / "labels"):
+        with pytest.raises(WeedsegError, match="is or contains the labels source"):
+            import_labels(tmp_path / "labels" / "coco", out, classes=DEFAULT_CLASSES, force=True)
+    assert (tmp_path / "labels" / "coco" / "labels.json").is_file()

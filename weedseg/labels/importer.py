@@ -63,6 +63,8 @@ def import_labels(
     WeedsegError lists the unknown names; nothing is written then.
     """
     src = Path(src)
+    if force:
+        check_not_over_source(src, Path(dst))
     if fmt not in FORMATS:
         raise WeedsegError(f"labels format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     fmt = detect_format(src) if fmt == "auto" else fmt
@@ -94,6 +96,16 @@ def import_labels(
         return convert_color_masks(src, dst, color_map=color_map, **common)
     value_map = _value_map(values, resolver) if values else dict(enumerate(range(len(classes))))
     return convert_index_masks(src, dst, value_map=value_map, masks=_mask_dir(src), **common)
+
+
+def check_not_over_source(src: Path, dst: Path) -> None:
+    """Refuse an --out that is the labels export or holds it: --force would delete the source."""
+    source, out = src.resolve(), dst.resolve()
+    if out == source or out in source.parents:
+        raise WeedsegError(
+            f"--out {dst} is or contains the labels source {src}: --force would delete it; "
+            "choose another --out"
+        )
 
 
 def _coco_files(src: Path) -> tuple[Path, str | None]:

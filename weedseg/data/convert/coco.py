@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
 from weedseg.classes import DEFAULT_CLASSES, ClassInfo
 from weedseg.data.convert.masks import class_index
 from weedseg.data.convert.splits import parse_split_specs
-from weedseg.data.convert.writer import ConversionResult, Sample, raise_if_problems, write_dataset
+from weedseg.data.convert.writer import (
+    ConversionResult,
+    Sample,
+    image_size,
+    raise_if_problems,
+    write_dataset,
+)
 from weedseg.errors import WeedsegError
 
 SPLIT_FOLDER_NAMES = {"valid": "val", "validation": "val"}  # Roboflow calls it "valid"
@@ -80,12 +86,16 @@ def _read_coco(
         by_image.setdefault(int(ann["image_id"]), []).append(ann)
     samples, missing = [], []
     for info in coco.get("images", []):
+        unsafe = _unsafe_file_name(str(info["file_name"]))
+        if unsafe:
+            missing.append(f"{json_path}: image {info.get('id')}: file_name {unsafe}")
+            continue
         image_path = _resolve_image(images_dir, str(info["file_name"]))
         if image_path is None:
             missing.append(f"{images_dir / info['file_name']}: listed in {json_path} but not found")
             continue
         anns = by_image.get(int(info["id"]), [])
-        build = functools.partial(_rasterise, info, anns, index_of, json_path)
+        build = functools.partial(_rasterise, info, anns, index_of, json_path, image_path)
         samples.append(Sample(Path(info["file_name"]).stem, image_path, build))
     return samples, missing
 
@@ -142,6 +152,16 @@ def _category_indices(
     }
 
 
+def _unsafe_file_name(file_name: str) -> str | None:
+    """Why a COCO `file_name` may not be read (it must stay inside the images folder)."""
+    path = PurePosixPath(file_name.replace("\\", "/"))
+    if path.is_absolute() or PureWindowsPath(file_name).drive:
+        return f"{file_name!r} is absolute (must be relative to the images folder)"
+    if ".." in path.parts:
+        return f"{file_name!r} contains '..' (must stay inside the images folder)"
+    return None
+
+
 def _resolve_image(images_dir: Path, file_name: str) -> Path | None:
     for candidate in (images_dir / file_name, images_dir / "images" / file_name):
         if candidate.is_file():
@@ -150,11 +170,17 @@ def _resolve_image(images_dir: Path, file_name: str) -> Path | None:
 
 
 def _rasterise(
-    info: dict, anns: list[dict], index_of: dict[int, int], json_path: Path
+    info: dict, anns: list[dict], index_of: dict[int, int], json_path: Path, image_path: Path
 ) -> np.ndarray:
     from pycocotools import mask as mask_utils
 
     height, width = int(info["height"]), int(info["width"])
+    actual = image_size(image_path)  # from the header: checked before any mask is allocated
+    if (height, width) != actual:
+        raise WeedsegError(
+            f"{json_path}: image {info.get('id')} ({info['file_name']}) declares {width}x{height} "
+            f"but the file is {actual[1]}x{actual[0]}"
+        )
     mask = np.zeros((height, width), dtype=np.uint8)
     for ann in sorted(anns, key=lambda a: -float(a.get("area", 0.0))):
         if int(ann["category_id"]) not in index_of:
@@ -167,6 +193,11 @@ def _rasterise(
         if isinstance(segmentation, list):
             rles = mask_utils.frPyObjects(segmentation, height, width)
             rle = mask_utils.merge(rles)
+        elif [int(v) for v in segmentation.get("size", ())] != [height, width]:
+            raise WeedsegError(
+                f"{json_path}: annotation {ann.get('id')}: RLE size {segmentation.get('size')} "
+                f"is not its image's {height}x{width} (height, width)"
+            )
         elif isinstance(segmentation["counts"], list):
             rle = mask_utils.frPyObjects(segmentation, height, width)
         else:
