@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from weedseg.commands.finetune import add_crop_scale_argument
+from weedseg.commands.finetune import (
+    add_crop_scale_argument,
+    add_speed_arguments,
+    add_time_argument,
+)
 
 HELP = "adapt a base model to a farm: SMS on its photos, fine-tune on its labels, compare, export"
 
@@ -56,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d["seed"])
     parser.add_argument("--workers", type=int, default=d["workers"])
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d["device"])
+    add_time_argument(parser)
+    add_speed_arguments(parser, d)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
 
 
@@ -64,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     from weedseg.retrain.workflow import retrain
 
     names = {f.name for f in dataclasses.fields(RetrainConfig)}
-    config = RetrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    values = {k: v for k, v in vars(args).items() if k in names}
+    values["time"] = values["time"] or 0.0
+    config = RetrainConfig(**values)
     print("retrain:", ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items()))
     result = retrain(config)
     base, new = result.report["base"]["scores"], result.report["new"]["scores"]

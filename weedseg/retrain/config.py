@@ -37,6 +37,9 @@ class RetrainConfig:
     budget: str = "small"  # a BUDGETS name; the two step counts below override it
     pretrain_steps: int | None = None  # 0 skips continued pretraining
     finetune_steps: int | None = None
+    # wall-clock budget in seconds for the two training stages (`--time 1h`), split in the
+    # ratio of the budget's step counts; evaluation and export come on top. 0 = steps
+    time: float = 0.0
     base_data: str = ""  # the base model's labeled dataset, mixed into fine-tuning when set
     base_mix: float = 1.0  # base train images per farm train image when base_data is set
     label_map: list[str] = field(default_factory=list)  # LABEL=CLASS renames for the import
@@ -57,6 +60,10 @@ class RetrainConfig:
     seed: int = 0
     workers: int = 2
     device: str = "auto"
+    precision: str = "auto"  # training precision and memory format (weedseg.precision)
+    memory_format: str = "auto"
+    cache_gb: float = 8.0  # decoded-photo cache limit in GiB (0: none)
+    cache_dir: str = ""  # "" = each stage's RUN/cache/photos
     resume: bool = False
 
     def __post_init__(self) -> None:
@@ -73,6 +80,8 @@ class RetrainConfig:
             raise WeedsegError("--finetune-steps must be at least 1")
         if self.base_mix < 0:
             raise WeedsegError("--base-mix must be 0 or more")
+        if self.time < 0:
+            raise WeedsegError("--time must be positive")
 
     @property
     def steps(self) -> Budget:
@@ -86,6 +95,12 @@ class RetrainConfig:
             if self.finetune_steps is None
             else self.finetune_steps,
         )
+
+    def stage_seconds(self) -> tuple[float, float]:
+        """(pretraining, fine-tuning) seconds of `time`, in the ratio of the step counts."""
+        steps = self.steps
+        share = steps.pretrain_steps / (steps.pretrain_steps + steps.finetune_steps)
+        return self.time * share, self.time * (1.0 - share)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RetrainConfig:
