@@ -37,9 +37,10 @@ def run(args: argparse.Namespace) -> int:
     # Settings travel through the environment so every worker process builds the same app.
     os.environ.update({k: str(v) for k, v in overrides.items() if v is not None})
     settings = Settings()
-    shown = settings.model_dump(exclude={"api_keys"})
+    shown = settings.model_dump(exclude={"api_keys", "admin_keys"})
     print("serve:", ", ".join(f"{k}={v}" for k, v in shown.items()))
     print(f"API keys: {len(settings.api_keys) or 'none (open API)'}")
+    print(f"Admin keys: {len(settings.admin_keys) or 'none (model reload is off)'}")
     print(f"Page: http://{args.host}:{args.port}/  API docs: http://{args.host}:{args.port}/docs")
     uvicorn.run(
         "service.app:create_app",
