@@ -90,8 +90,9 @@ class WeedsegClient:
         return json.loads(self._request("GET", "/v1/model", {}, None)[2])
 
     def reload(self, bundle: str | None = None) -> dict:
-        """POST /v1/admin/reload: swap in `bundle` (a folder under the server's reload root;
-        None re-reads the served one). The old model serves until the new one is warm."""
+        """POST /v1/admin/reload (needs an admin key): swap in `bundle`, a folder under the
+        server's reload root; None loads the server's configured bundle path again (e.g. a
+        repointed `current` symlink). The old model serves until the new one is warm."""
         body = json.dumps({"bundle": bundle}).encode()
         return json.loads(self._request("POST", "/v1/admin/reload", {}, body)[2])
 
