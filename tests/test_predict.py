@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from bundles import build_colour_bundle, field_image
 from PIL import Image
 
@@ -41,7 +43,9 @@ def _bad_folder(root: Path) -> Path:
     return folder
 
 
-def test_bad_folder_reports_errors_and_resume_does_no_work(tmp_path, bundle, capsys) -> None:
+def test_bad_folder_reports_errors_and_resume_retries_only_the_failures(
+    tmp_path, bundle, capsys
+) -> None:
     folder, out = _bad_folder(tmp_path), tmp_path / "out"
     argv = ["predict", str(folder), "--model", str(bundle), "--out", str(out)]
     assert main(argv) == 1
@@ -70,8 +74,8 @@ def test_bad_folder_reports_errors_and_resume_does_no_work(tmp_path, bundle, cap
         assert main([*argv, "--resume"]) == 1
     finally:
         Predictor.predict = original
-    assert calls == []
-    assert "0 to process" in capsys.readouterr().out
+    assert calls == []  # the three good images are done; the broken ones fail again in decode
+    assert "3 already done (--resume), 3 to process" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.png")} == before
     assert len(_read_csv(out / "summary.csv")) == 3 and len(_read_csv(out / "errors.csv")) == 3
 
@@ -263,3 +267,40 @@ def test_plant_vote_option_gives_each_plant_one_class(tmp_path, capsys) -> None:
     assert main([*argv, "--out", str(tmp_path / "plants"), "--plant-vote"]) == 0
     assert "plant vote" in capsys.readouterr().out
     np.testing.assert_array_equal(np.unique(read_mask(tmp_path / "plants" / "a.mask.png")), [0, 1])
+
+
+def test_resume_after_a_model_change_is_refused_then_forced_redoes_the_images(
+    tmp_path, bundle
+) -> None:
+    folder, out = _bad_folder(tmp_path), tmp_path / "out"
+    other = build_colour_bundle(tmp_path / "other", smooth=1)
+    argv = ["predict", str(folder), "--model", str(bundle), "--out", str(out)]
+    assert main(argv) == 1
+    config = PredictConfig(source=str(folder), model=str(other), out=str(out), resume=True)
+    with pytest.raises(WeedsegError, match="3 image.*another model.*--force"):
+        run_predict(config)
+    calls = []
+    predictor = Predictor.from_bundle(other)
+    original = predictor.predict
+    predictor.predict = lambda image, **k: calls.append(image.shape) or original(image, **k)
+    assert run_predict(replace(config, force=True), predictor) == 1
+    assert len(calls) == 3  # every image the first model made is redone
+    resumed = PredictConfig(source=str(folder), model=str(other), out=str(out), resume=True)
+    calls.clear()
+    assert run_predict(resumed, predictor) == 1 and calls == []  # now all made by this model
+    with pytest.raises(WeedsegError, match=r"min_patch_px 16 \(this run: 4\)"):
+        run_predict(replace(resumed, min_patch_px=4))
+    runs = yaml.safe_load((out / "predict.yaml").read_text())["runs"]
+    assert [r["config"]["model"] for r in runs] == [str(bundle), str(other), str(other)]
+    assert runs[0]["model_sha256"] != runs[1]["model_sha256"]
+
+
+def test_out_inside_the_source_folder_is_not_read_back(tmp_path, bundle) -> None:
+    folder = _bad_folder(tmp_path)
+    out = folder / "predictions"
+    argv = ["predict", str(folder), "--model", str(bundle), "--out", str(out)]
+    assert main([*argv, "--save", "mask,csv"]) == 1
+    assert main([*argv, "--save", "mask,csv"]) == 1  # else it would read the first run's masks
+    names = sorted(r["output"] for r in _read_csv(out / "summary.csv"))
+    assert names == ["a", "b", "day2/c"]
+    assert sorted(p.name for p in out.glob("*.png")) == ["a.mask.png", "b.mask.png"]

@@ -37,7 +37,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=2,
         help="decode/write threads, or Ray actors with --ray (default 2)",
     )
-    parser.add_argument("--resume", action="store_true", help="skip images already finished")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip images already finished by the same model with the same output settings "
+        "(failed ones are retried)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with --resume, redo images made by another model or other output settings "
+        "(else such a resume is refused)",
+    )
     parser.add_argument("--include", action="append", default=[], help="keep matching globs")
     parser.add_argument("--exclude", action="append", default=[], help="drop matching globs")
     parser.add_argument("--gsd", type=float, help="ground sampling distance of plain images, cm/px")
@@ -115,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         workers=args.workers,
         resume=args.resume,
+        force=args.force,
         include=tuple(args.include),
         exclude=tuple(args.exclude),
         gsd=args.gsd,

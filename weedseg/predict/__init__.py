@@ -8,8 +8,11 @@ Outputs under OUT mirror the input tree (`field/day2/img.jpg` -> `OUT/day2/img.*
 - for GeoTIFF orthomosaics: `<name>.classes.tif`, `<name>.weeds.geojson` (map coordinates,
   `area_m2`) and `<name>.grid.geojson` (the prescription grid), see `weedseg.predict.geo`;
 - `summary.csv` (one row per image: size, class %, weed patches, EXIF GPS, ms), `errors.csv`
-  (path, reason), `predict.yaml` (the run's configuration) and `.weedseg/records/` (what
-  `--resume` reads: an input is skipped when its outputs exist and the file is unchanged).
+  (path, reason), `predict.yaml` (every run's configuration and model, oldest first) and
+  `.weedseg/records/` (what `--resume` reads: an input is skipped when its outputs exist, the
+  file is unchanged and the same model made them with the same output settings; failed inputs
+  are retried; another model or settings is refused unless `--force`, which redoes them).
+Images under OUT are never read as inputs, so OUT may sit inside the source folder.
 """
 
 from weedseg.predict.config import PredictConfig

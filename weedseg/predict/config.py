@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 
 from weedseg.bundle import check_input_scale
 from weedseg.errors import WeedsegError
 
 SAVE_CHOICES = ("mask", "overlay", "csv", "geojson", "geotiff")
+# fields that choose what to read, where to write or how fast, never what an output holds; every
+# other field is an output setting a resumed run must share with the records it skips
+RUN_ONLY_FIELDS = (
+    "source", "model", "out", "save", "batch", "workers", "resume", "force", "include",
+    "exclude", "providers", "threads", "streams", "ray",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class PredictConfig:
     grid_m: float = 1.0  # GeoTIFF: prescription grid cell size in metres
     spray_threshold: float = 1.0  # GeoTIFF: weed cover % of a cell above which it is sprayed
     ray: str | None = None  # Ray address ("local" starts one here)
+    force: bool = False  # --resume redoes images made with another model or output settings
 
     def __post_init__(self) -> None:
         unknown = set(self.save) - set(SAVE_CHOICES)
@@ -55,3 +63,8 @@ class PredictConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def output_settings(self) -> dict:
+        """The settings that shape the outputs, as JSON values (what records are compared on)."""
+        plain = json.loads(json.dumps(self.to_dict()))
+        return {k: v for k, v in plain.items() if k not in RUN_ONLY_FIELDS}

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from weedseg.atomic import write_atomic
-from weedseg.bundle import read_manifest
+from weedseg.bundle import MANIFEST_FILE, read_manifest, sha256_file
 from weedseg.errors import WeedsegError
 from weedseg.infer.predictor import Predictor, resolve_providers
 from weedseg.predict.config import PredictConfig
@@ -168,9 +168,32 @@ def run_local(
             future.result()
 
 
-def _save_config(config: PredictConfig, out: Path) -> None:
+def _save_config(config: PredictConfig, out: Path, model: str) -> None:
+    """Append this run (time, model, config) to predict.yaml's `runs`, keeping the earlier ones."""
+    path = out / CONFIG_FILE
+    runs = _previous_runs(path)
     plain = json.loads(json.dumps(config.to_dict()))  # tuples -> lists for YAML
-    write_atomic(out / CONFIG_FILE, yaml.safe_dump(plain, sort_keys=False))
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    runs.append({"started": started, "model_sha256": model, "config": plain})
+    write_atomic(path, yaml.safe_dump({"runs": runs}, sort_keys=False))
+
+
+def _previous_runs(path: Path) -> list[dict]:
+    """The runs an existing predict.yaml records (one config: written before runs were kept)."""
+    if not path.is_file():
+        return []
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise WeedsegError(f"{path}: unreadable ({exc}); move it away to start anew") from exc
+    if isinstance(saved, dict) and isinstance(saved.get("runs"), list):
+        return saved["runs"]
+    return [{"config": saved}]
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
 
 
 def _config_line(config: PredictConfig) -> str:
@@ -191,14 +214,27 @@ def run_predict(config: PredictConfig, predictor: Predictor | None = None) -> in
     from weedseg.predict.geo import is_georeferenced, predict_orthomosaic
 
     out = Path(config.out)
-    items = expand_sources(config.source, config.include, config.exclude)
+    found = expand_sources(config.source, config.include, config.exclude)
+    items = [i for i in found if not _inside(i.path, out)]  # our own outputs are no inputs
     if not items:
         raise WeedsegError(f"{config.source}: no images found")
     manifest = read_manifest(config.model)
+    model = sha256_file(Path(config.model) / MANIFEST_FILE)
+    state = RunState(out, model=model, settings=config.output_settings())
+    if config.resume and not config.force:
+        different = state.made_differently_items(items)
+        if different:
+            item, how = different[0]
+            raise WeedsegError(
+                f"--resume: {len(different)} image(s) in {out} were made with another model or "
+                f"other output settings (e.g. {item.rel}: {how}); add --force to redo them, or "
+                "choose another --out"
+            )
     out.mkdir(parents=True, exist_ok=True)
-    _save_config(config, out)
+    _save_config(config, out, model)
     print(f"weedseg predict: {_config_line(config)}")
-    state = RunState(out)
+    if len(found) > len(items):
+        print(f"{len(found) - len(items)} images under --out {out} left out of the sources")
     todo = [i for i in items if not (config.resume and state.is_settled(i, config.save))]
     skipped = len(items) - len(todo)
     print(
