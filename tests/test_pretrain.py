@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -199,8 +199,11 @@ def test_cli_flags_override_config_file_and_resume_keeps_the_recipe(tmp_path):
     (out / "config.yaml").write_text(yaml.safe_dump(asdict(cfg)))
     resumed = build_config(parser.parse_args(f"--out {out} --resume --device cpu".split()))
     assert resumed.patch == 32 and resumed.steps == 7 and resumed.resume
-    with pytest.raises(WeedsegError, match="drop --patch"):
-        build_config(parser.parse_args(f"--out {out} --resume --patch 8".split()))
+    again = build_config(parser.parse_args(f"{flags} --resume --workers 0".split()))
+    assert again == replace(cfg, resume=True, workers=0)  # the same command, --resume added
+    with pytest.raises(WeedsegError, match=r"--patch 8 \(the run has 32\)") as refused:
+        build_config(parser.parse_args(f"{flags} --resume --patch 8".split()))
+    assert "--steps" not in str(refused.value)  # only the conflicting flag is named
 
 
 KILL_AFTER_LOGGING_STEP_3 = """
@@ -252,6 +255,10 @@ def _flags(photos: Path, out: Path) -> list[str]:
         "0",
         "--seed",
         "3",
+        "--precision",  # pinned: `auto` times candidates, which could differ between the runs
+        "fp32",
+        "--memory-format",
+        "contiguous",
     ]
 
 

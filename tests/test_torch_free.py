@@ -103,3 +103,21 @@ def test_inference_install_declares_no_torch() -> None:
         r.split("=")[0].split("[")[0].split("<")[0].split(">")[0].strip() for r in requirements
     }
     assert not names & set(heavy)
+
+
+@pytest.mark.parametrize("command", ["serve", "predict"])
+def test_inference_commands_leave_torch_unloaded(command) -> None:
+    """Where torch is installed, `weedseg serve`/`predict` still never load it (~470 MB RSS)."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from weedseg.cli import main
+        try:
+            main(["{command}", "--help"])
+        except SystemExit:
+            pass
+        sys.exit(3 if "torch" in sys.modules else 0)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=REPO_ROOT)
+    assert done.returncode == 0, "building the CLI imported torch"

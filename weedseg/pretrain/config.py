@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from weedseg.defaults import MEMORY_FORMATS, PRECISIONS
 from weedseg.errors import WeedsegError
-from weedseg.precision import check_choice
 
 MASKINGS = ("random", "selective")
 SCHEDULES = ("paper", "online")
@@ -79,6 +79,8 @@ class PretrainConfig:
             ("masking", self.masking, MASKINGS),
             ("schedule", self.schedule, SCHEDULES),
             ("loss", self.loss, LOSSES),
+            ("precision", self.precision, PRECISIONS),
+            ("memory format", self.memory_format, MEMORY_FORMATS),
         ):
             if value not in allowed:
                 raise WeedsegError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
@@ -98,7 +100,6 @@ class PretrainConfig:
             raise WeedsegError("--time is a budget of its own: give it without --steps/--epochs")
         if self.cache_gb < 0:
             raise WeedsegError("--cache-gb must be 0 (no cache) or more")
-        check_choice(self.precision, self.memory_format)
 
     @property
     def partitioned(self) -> bool:
