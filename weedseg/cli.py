@@ -16,7 +16,8 @@ from weedseg import __version__, commands
 from weedseg.errors import WeedsegError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(defaults: bool = True) -> argparse.ArgumentParser:
+    """The `weedseg` parser; `defaults=False` leaves unset options out of the namespace."""
     parser = argparse.ArgumentParser(
         prog="weedseg",
         description="Crop/weed segmentation with Selective Masking self-supervised pretraining.",
@@ -28,12 +29,23 @@ def build_parser() -> argparse.ArgumentParser:
         name = info.name.replace("_", "-")
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(command)
+        if not defaults:
+            for action in command._actions:
+                action.default = argparse.SUPPRESS
         command.set_defaults(run=module.run)
     return parser
 
 
+def given_options(argv: list[str] | None = None) -> frozenset[str]:
+    """The options the command line sets itself rather than by default (`args.given`), so a
+    `--resume` can tell a flag the user repeated from one left at its default."""
+    parsed = vars(build_parser(defaults=False).parse_args(argv))
+    return frozenset(parsed) - {"command", "run"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.given = given_options(argv)
     try:
         return int(args.run(args) or 0)
     except (WeedsegError, FileExistsError, FileNotFoundError) as exc:

@@ -151,6 +151,10 @@ def run(args: argparse.Namespace) -> int:
     flags = set(_DEFAULTS) - {"train_format"}  # resolved at the start of the run
     values = {name: getattr(args, name) for name in flags}
     values["time"] = values["time"] or 0.0
+    if args.resume:  # the saved recipe; flags given again must equal it
+        from weedseg.resume_flags import resume_values
+
+        values = resume_values(args, values | {"train_format": None}, "config.yaml")
     config = FinetuneConfig(**values)
     is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 speaks
     if is_main:

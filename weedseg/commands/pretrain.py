@@ -67,21 +67,23 @@ def build_config(args: argparse.Namespace):
 
     from weedseg.errors import WeedsegError
     from weedseg.pretrain import PretrainConfig
+    from weedseg.resume_flags import WHERE_IT_RUNS, merge_resume_flags
 
     values: dict = {}
     if args.resume:
         saved = Path(args.out) / "config.yaml"
         if not saved.is_file():
             raise WeedsegError(f"{args.out}: nothing to resume (no config.yaml)")
-        values = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
-        # a resumed run keeps its recipe; only where it runs may change
-        where = ("device", "workers", "cache_gb", "cache_dir")
-        fields = set(PretrainConfig.__dataclass_fields__) - {"resume", "out", *where}
-        given = sorted(k for k in fields if getattr(args, k, None) is not None)
-        if given or args.config:
-            flags = ", ".join(f"--{k.replace('_', '-')}" for k in given) or "--config"
-            raise WeedsegError(f"--resume continues {args.out} with its saved config: drop {flags}")
-        overrides = {k: getattr(args, k) for k in where}
+        # a resumed run keeps its recipe (flags equal to it pass); only where it runs may change
+        fields = set(PretrainConfig.__dataclass_fields__) - {"resume", "out"}
+        given = {}
+        if args.config:  # the same --config file as the first run passes too
+            given = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}
+        given = {k: v for k, v in given.items() if k in fields}
+        given |= {k: getattr(args, k) for k in fields if getattr(args, k, None) is not None}
+        recipe = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
+        values = merge_resume_flags(recipe, given, WHERE_IT_RUNS, args.out)
+        overrides = {}
     else:
         if args.config:
             values = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}

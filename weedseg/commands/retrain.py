@@ -72,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
     names = {f.name for f in dataclasses.fields(RetrainConfig)}
     values = {k: v for k, v in vars(args).items() if k in names}
     values["time"] = values["time"] or 0.0
+    if args.resume:  # the saved recipe; flags given again must equal it
+        from weedseg.resume_flags import resume_values
+        from weedseg.retrain.workflow import CONFIG_FILE
+
+        values = resume_values(args, values, CONFIG_FILE)
     config = RetrainConfig(**values)
     print("retrain:", ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items()))
     result = retrain(config)

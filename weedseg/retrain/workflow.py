@@ -17,6 +17,7 @@ from weedseg.data.format import DatasetInfo, find_images
 from weedseg.errors import WeedsegError
 from weedseg.evaluate.metrics import json_number
 from weedseg.imageio import read_image, read_mask, write_image
+from weedseg.resume_flags import WHERE_IT_RUNS
 from weedseg.retrain.base import BaseModel, resolve_base
 from weedseg.retrain.config import RetrainConfig
 from weedseg.retrain.farm_data import build_training_set, farm_labels
@@ -36,7 +37,9 @@ class RetrainResult:
 
 
 def load_config(cfg: RetrainConfig) -> RetrainConfig:
-    """The run's saved config when resuming (where it runs may change), else `cfg`."""
+    """The run's saved config when resuming (where it runs may change), else `cfg`.
+
+    `weedseg retrain --resume` has already refused flags that conflict with it."""
     saved = Path(cfg.out) / CONFIG_FILE
     if not cfg.resume:
         if saved.is_file():
@@ -45,9 +48,8 @@ def load_config(cfg: RetrainConfig) -> RetrainConfig:
     if not saved.is_file():
         raise WeedsegError(f"{cfg.out}: nothing to resume (no {CONFIG_FILE})")
     values = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
-    return RetrainConfig.from_dict(
-        values | {"resume": True, "device": cfg.device, "workers": cfg.workers}
-    )
+    where = {name: getattr(cfg, name) for name in WHERE_IT_RUNS}
+    return RetrainConfig.from_dict(values | where | {"resume": True})
 
 
 def retrain(cfg: RetrainConfig, log: Callable[[str], None] = print) -> RetrainResult:
