@@ -8,8 +8,10 @@ The JSON sidecar holds the architecture, so a checkpoint rebuilds its own model:
     seg = build_model(loaded.spec, out_channels=3)
     print(transfer_weights(seg, "runs/pre").summary())      # what carried over, what is new
 
-Weights are read with safetensors only (no pickle); both files are written atomically, the JSON
-last, so a checkpoint whose JSON exists is complete.
+Weights are read with safetensors only (no pickle); both files are written atomically and
+fsynced, the JSON last, so a checkpoint whose JSON exists is complete. A training run's resume
+state (weights with optimizer, scheduler, RNG and step) is committed whole by
+`weedseg.resume_state`.
 """
 
 from __future__ import annotations
