@@ -71,6 +71,8 @@ def build_manifest(
     options: OnnxOptions,
     provenance: dict[str, Any],
     verification: dict[str, Any],
+    tile_merge: str = "blend",
+    plant_vote: bool = False,
 ) -> Manifest:
     """The manifest before file hashes (`weedseg.bundle.write_manifest` adds those)."""
     tile = max(options.height, options.width)
@@ -82,8 +84,9 @@ def build_manifest(
         std=tuple(meta["std"]),
         input=input_spec(options),
         outputs=["labels", "probs"],
-        tile=TileSpec(size=tile, overlap=tile // TILE_OVERLAP_FRACTION),
+        tile=TileSpec(size=tile, overlap=tile // TILE_OVERLAP_FRACTION, merge=tile_merge),
         input_scale=float(meta.get("input_scale", 1.0)),
+        plant_vote=plant_vote,
         opset=options.opset,
         producer=producer_versions(),
         provenance=provenance,

@@ -36,6 +36,8 @@ class ExportConfig:
     workspace_mb: int = 2048
     timing_cache: str = str(DEFAULT_TIMING_CACHE)
     check: bool = False  # fail when TensorRT could not build the graph or profile
+    tile_merge: str = "blend"  # the runtime's default merge of tiles: blend | stitch
+    plant_vote: bool = False  # the runtime's default: one class per plant region
     force: bool = False
 
     @property

@@ -266,6 +266,8 @@ def export_bundle(config: ExportConfig) -> Manifest:
                 "export_config": config.to_dict(),
             },
             verification=verification.to_dict(),
+            tile_merge=config.tile_merge,
+            plant_vote=config.plant_vote,
         )
         files = ["model.onnx"]
         if config.int8:

@@ -70,6 +70,7 @@ def test_bundle_holds_a_verified_model_and_a_complete_manifest(bundle: Path) -> 
     assert manifest.input.dynamic and manifest.input.max_size == 128
     assert manifest.outputs == ["labels", "probs"]
     assert manifest.tile.size == 64 and manifest.tile.overlap == 8
+    assert manifest.tile.merge == "blend" and not manifest.plant_vote  # the runtime defaults
     assert manifest.input_scale == 0.5  # the scale the model was fine-tuned at
     assert manifest.arch["encoder"] == "resnet18" and manifest.arch["out_channels"] == 3
     assert manifest.provenance["step"] == 120 and manifest.provenance["seed"] == 7
@@ -79,6 +80,14 @@ def test_bundle_holds_a_verified_model_and_a_complete_manifest(bundle: Path) -> 
     assert manifest.verification["agreement"] >= 0.999 and manifest.verification["passed"]
     assert manifest.tensorrt_compatibility["passed"]
     assert manifest.int8 is None and manifest.tensorrt == []
+
+
+def test_export_sets_the_bundles_tile_merge_and_plant_vote(run_dir: Path) -> None:
+    out = run_dir.parent / "voting"
+    args = [str(run_dir), "--out", str(out), "--imgsz", "64", "--verify-n", "1"]
+    assert main(["export", *args, "--tile-merge", "stitch", "--plant-vote"]) == 0
+    manifest = load_bundle(out).manifest
+    assert manifest.tile.merge == "stitch" and manifest.plant_vote
 
 
 def test_manifest_round_trips_through_disk(bundle: Path, tmp_path: Path) -> None:

@@ -74,6 +74,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fail unless TensorRT can build the graph and its optimisation profile",
     )
+    parser.add_argument(
+        "--tile-merge",
+        choices=["blend", "stitch"],
+        default="blend",
+        help="the bundle's default merge of overlapping tiles (stitch: faster, cuts plants at "
+        "tile borders)",
+    )
+    parser.add_argument(
+        "--plant-vote",
+        action="store_true",
+        help="the bundle's default: one class per plant region (callers can still ask either way)",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing bundle")
 
 
@@ -108,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         verify_n=args.verify_n,
         int8=args.int8,
         calib=list(args.calib),
+        tile_merge=args.tile_merge,
+        plant_vote=args.plant_vote,
         calib_n=args.calib_n,
         int8_target=args.int8_target,
         int8_eval=args.int8_eval,
