@@ -205,3 +205,60 @@ def test_native_crops_keep_the_photo_pixel_scale(tmp_path: Path) -> None:
             # native: zoom 0.5-1.4 (x aspect 3/4-4/3) -> 192 / (16 * zoom) cell edges per row;
             # whole-photo crops shrink 3-6x -> many more
             assert low <= edges <= high, (scale, seed, edges)
+
+
+@pytest.fixture
+def tiny_crop_blob(tmp_path: Path) -> DatasetInfo:
+    """Two 192x192 soil photos, each with one crop disc of radius 3 (0.08% of the pixels)."""
+    root = tmp_path / "blob"
+    info = DatasetInfo(root, splits={"train": []})
+    for stem, centre in (("a", (150, 40)), ("b", (20, 170))):
+        image = np.full((192, 192, 3), (110, 90, 70), np.uint8)
+        mask = np.zeros((192, 192), np.uint8)
+        rows, cols = np.ogrid[:192, :192]
+        disc = (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= 9
+        image[disc], mask[disc] = (40, 170, 40), 1
+        write_image(root / "images" / f"{stem}.png", image)
+        write_image(root / "masks" / f"{stem}.png", mask)
+        info.images[stem] = f"{stem}.png"
+        info.splits["train"].append(stem)
+    info.save()
+    return info
+
+
+def _share_with_crop(dataset: LabeledDataset, samples: int) -> float:
+    """Share of `samples` seeded training crops holding at least one crop pixel."""
+    hits = 0
+    for seed in range(samples):
+        torch.manual_seed(seed)  # as weedseg.runs.SeededSamples does before each item
+        hits += bool((dataset[seed % len(dataset)]["mask"] == 1).any())
+    return hits / samples
+
+
+def test_rare_share_centres_that_share_of_crops_on_rare_pixels(tiny_crop_blob, tmp_path) -> None:
+    from weedseg.data.photo_cache import PhotoCache
+
+    cache = PhotoCache(tmp_path / "cache", max_bytes=10**7)  # memory-mapped arrays, as training
+    settings = dict(size=32, train=True, scale=(0.02, 0.03), color_jitter=False, cache=cache)
+    random_crops = LabeledDataset(tiny_crop_blob, "train", **settings)
+    half_rare = LabeledDataset(tiny_crop_blob, "train", rare_share=0.5, **settings)
+    all_rare = LabeledDataset(tiny_crop_blob, "train", rare_share=1.0, **settings)
+    assert _share_with_crop(random_crops, 300) < 0.1  # the blob is 0.08% of the photo
+    assert 0.4 < _share_with_crop(half_rare, 300) < 0.62  # 0.5 centred + ~3% by chance
+    assert _share_with_crop(all_rare, 100) == 1.0
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 4  # crops came from the cache
+    torch.manual_seed(3)
+    first = half_rare[1]
+    torch.manual_seed(3)
+    again = half_rare[1]
+    assert torch.equal(first["image"], again["image"]) and torch.equal(first["mask"], again["mask"])
+
+
+def test_rare_share_on_a_photo_without_rare_pixels_gives_ordinary_crops(tmp_path) -> None:
+    root = tmp_path / "soil"
+    write_image(root / "images" / "s.png", np.full((64, 64, 3), 100, np.uint8))
+    write_image(root / "masks" / "s.png", np.zeros((64, 64), np.uint8))
+    info = DatasetInfo(root, splits={"train": ["s"]}, images={"s": "s.png"})
+    info.save()
+    item = LabeledDataset(info, "train", size=32, train=True, rare_share=1.0)[0]
+    assert item["image"].shape == (3, 32, 32) and not item["mask"].any()

@@ -10,9 +10,11 @@ import torch
 from labeled_datasets import write_colour_dataset
 
 from weedseg.checkpoint import load_checkpoint, load_tensors, save_checkpoint
+from weedseg.defaults import LOSSES
+from weedseg.errors import WeedsegError
 from weedseg.finetune import trainer
 from weedseg.finetune.config import FinetuneConfig
-from weedseg.finetune.losses import inverse_sqrt_weights
+from weedseg.finetune.losses import build_loss, inverse_sqrt_weights
 from weedseg.finetune.trainer import init_model, plan_data, run_finetune
 from weedseg.models import build_model, spec_from_name
 
@@ -142,3 +144,72 @@ def test_crop_scale_flag_reaches_the_config_and_rejects_bad_ranges() -> None:
     assert FinetuneConfig(data="d", out="o", crop_scale=[0.02, 0.12]).crop_scale == (0.02, 0.12)
     with pytest.raises(SystemExit):
         parser.parse_args(["finetune", "--data", "d", "--out", "o", "--crop-scale", "0.5,0.1"])
+
+
+def test_final_trains_on_every_train_image_without_validation_and_keeps_the_last_step(
+    data, tmp_path, capsys
+):
+    from weedseg.cli import main
+
+    out = tmp_path / "final"
+    args = ["finetune", "--data", str(data.root), "--out", str(out), "--arch", TINY, "--final"]
+    args += ["--steps", "4", "--batch", "2", "--size", "64", "--val-every", "2", "--warmup", "1"]
+    args += ["--workers", "0", "--device", "cpu", "--precision", "fp32"]
+    assert main(args) == 0
+    assert "no validation: kept the last step 4" in capsys.readouterr().out
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert not any("val/mIoU" in x for x in lines)  # the val split exists but is not used
+    best = load_checkpoint(out)
+    assert best.path.name == "best" and best.meta["step"] == 4
+    assert best.meta["data"]["train"] == 4 and best.meta["data"]["val"] == 0
+    assert "--final" in best.meta["data"]["val_source"]
+    last, kept = load_tensors(out / "checkpoints" / "last"), load_tensors(best.path)
+    for name in last:
+        torch.testing.assert_close(kept[name], last[name], rtol=0, atol=0, msg=name)
+
+
+def test_val_share_0_without_a_val_split_holds_nothing_out(tmp_path):
+    info = write_colour_dataset(tmp_path / "d", {"train": [(64, 64)] * 3})
+    config = tiny_config(info, tmp_path / "r", val_share=0.0, steps=3)
+    plan = plan_data(info, config)
+    assert plan.train == info.splits["train"] and plan.val == []
+    messages: list[str] = []
+    result = run_finetune(config, log=messages.append)
+    assert result.best_miou is None and result.best_step == 3 and result.history == []
+    assert load_checkpoint(result.run_dir).meta["step"] == 3
+    assert any("checkpoints/best is the last step" in m for m in messages)
+    with pytest.raises(WeedsegError, match="--val-share"):
+        run_finetune(tiny_config(info, tmp_path / "bad", val_share=1.0))
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_every_loss_gives_a_finite_loss_and_a_training_step_lowers_it(name):
+    torch.manual_seed(0)
+    model = torch.nn.Conv2d(3, 3, kernel_size=3, padding=1)
+    images = torch.rand(2, 3, 16, 16)
+    masks = torch.randint(0, 3, (2, 16, 16))
+    masks[0, :2] = 255  # ignored pixels
+    loss_fn = build_loss(name, [0.5, 2.0, 1.5])
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    values = []
+    for _ in range(3):
+        loss = loss_fn(model(images), masks)
+        assert torch.isfinite(loss), name
+        values.append(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert values[-1] < values[0], (name, values)
+
+
+def test_recipe_flags_reach_the_config_and_bad_values_are_refused(tmp_path) -> None:
+    from weedseg.cli import build_parser
+
+    flags = ["--rare-share", "0.3", "--loss", "lovasz", "--no-color-jitter", "--final"]
+    args = build_parser().parse_args(["finetune", "--data", "d", "--out", "o", *flags])
+    assert (args.rare_share, args.loss, args.color_jitter) == (0.3, "lovasz", False)
+    assert args.final
+    info = write_colour_dataset(tmp_path / "d", {"train": [(32, 32)] * 2})
+    for bad in ({"rare_share": 1.5}, {"val_share": -0.1}, {"loss": "focal"}):
+        with pytest.raises(WeedsegError):
+            run_finetune(tiny_config(info, tmp_path / "r", **bad))

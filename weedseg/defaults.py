@@ -9,3 +9,10 @@ DEFAULT_ARCH = "fpn-mobilenetv3"
 # training precision and memory format choices (weedseg.precision resolves "auto")
 PRECISIONS = ("auto", "fp32", "bf16")
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+
+# test-time augmentation (weedseg.tiling.with_tta): "flip" averages each tile's probabilities
+# with those of its left-right and upside-down mirrors (nadir field photos have no "up")
+TTA_MODES = ("none", "flip")
+
+# fine-tuning losses (weedseg.finetune.losses builds them)
+LOSSES = ("ce+dice", "jaccard", "lovasz")

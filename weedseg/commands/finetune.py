@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import os
 
-from weedseg.defaults import DEFAULT_ARCH, MEMORY_FORMATS, PRECISIONS
+from weedseg.defaults import DEFAULT_ARCH, LOSSES, MEMORY_FORMATS, PRECISIONS
 from weedseg.finetune.config import FinetuneConfig
 
 HELP = "fine-tune a segmenter on a labeled dataset (from a pretraining run or from scratch)"
@@ -39,10 +39,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the model works on photos resized by this factor (crops, validation, the bundle; "
         "0.5 = a quarter of the pixels; default 1)",
     )
+    parser.add_argument(
+        "--rare-share",
+        type=float,
+        default=d["rare_share"],
+        help="share of training crops centred on a crop or weed pixel (a class present in the "
+        "photo, chosen uniformly, then one of its pixels; default 0: all crops random)",
+    )
+    parser.add_argument(
+        "--color-jitter",
+        action=argparse.BooleanOptionalAction,
+        default=d["color_jitter"],
+        help="jitter brightness, contrast, saturation and hue of training crops (default on)",
+    )
     parser.add_argument("--lr", type=float, default=d["lr"], help="AdamW peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=d["weight_decay"])
     parser.add_argument("--warmup", type=int, default=d["warmup"], help="warmup steps")
-    parser.add_argument("--loss", choices=["ce+dice", "jaccard"], default=d["loss"])
+    parser.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=d["loss"],
+        help="ce+dice: class-weighted cross-entropy + Dice; jaccard: soft IoU (class-weighted); "
+        "lovasz: Lovasz-softmax (unweighted)",
+    )
     parser.add_argument(
         "--class-weights",
         choices=["auto", "none"],
@@ -53,7 +72,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--val-split", default=d["val_split"], help="validation split; if missing, hold out train"
     )
-    parser.add_argument("--val-share", type=float, default=d["val_share"])
+    parser.add_argument(
+        "--val-share",
+        type=float,
+        default=d["val_share"],
+        help="share of train held out when there is no val split (0: no validation, the last "
+        "step is kept)",
+    )
+    parser.add_argument(
+        "--final",
+        action="store_true",
+        help="train on every train image without validation (even with a val split) and keep "
+        "the last step: the model to ship once the recipe is chosen",
+    )
     parser.add_argument("--val-every", type=int, default=d["val_every"], help="validate every N")
     parser.add_argument("--val-tile", type=int, default=d["val_tile"])
     parser.add_argument("--val-overlap", type=int, default=d["val_overlap"])
@@ -162,7 +193,12 @@ def run(args: argparse.Namespace) -> int:
     result = run_finetune(config)
     if not is_main:
         return 0
-    best = "n/a" if result.best_miou is None else f"{result.best_miou:.4f}"
-    print(f"best val mIoU {best} at step {result.best_step}: {result.best_checkpoint}")
+    if result.best_miou is None:
+        print(f"no validation: kept the last step {result.best_step}: {result.best_checkpoint}")
+    else:
+        print(
+            f"best val mIoU {result.best_miou:.4f} at step {result.best_step}: "
+            f"{result.best_checkpoint}"
+        )
     print(f"Evaluate: weedseg evaluate --model {result.run_dir} --data {config.data} --out REPORT")
     return 0

@@ -18,6 +18,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from weedseg.classes import IGNORE_INDEX
 from weedseg.data.format import DatasetInfo
 from weedseg.data.photo_cache import PhotoCache
 from weedseg.data.stats import image_mean_std
@@ -60,10 +61,60 @@ class NativeResizedCrop:
         self.size = size
         self.input_scale = input_scale
 
-    def __call__(self, *inputs):  # an image [3, H, W], then masks/maps cropped alike
-        height, width = inputs[0].shape[-2:]
+    def for_photo(self, height: int, width: int) -> v2.RandomResizedCrop:
+        """The crop transform for an HxW photo."""
         scale = native_crop_scale(self.size, height, width, self.input_scale)
-        return v2.RandomResizedCrop(self.size, scale=scale, antialias=True)(*inputs)
+        return v2.RandomResizedCrop(self.size, scale=scale, antialias=True)
+
+    def __call__(self, *inputs):  # an image [3, H, W], then masks/maps cropped alike
+        return self.for_photo(*inputs[0].shape[-2:])(*inputs)
+
+
+class RareClassCrop:
+    """`crop`, but a `share` of the crops is centred on a pixel of a rare class.
+
+    The rare classes are every class but 0 (the background, soil by the dataset convention) and
+    the ignore label. A centred crop picks one of the rare classes present in the photo's mask
+    uniformly (not by pixel frequency: the rarest class gets as many centred crops as the
+    others), then one of its pixels uniformly, and keeps the crop's random size and aspect;
+    the box is shifted inside the photo where the pixel is near a border. A photo with no rare
+    pixel gets an ordinary crop. All draws come from torch's global generator.
+    """
+
+    def __init__(self, crop: NativeResizedCrop | v2.RandomResizedCrop, share: float):
+        self.crop = crop
+        self.share = share
+
+    def __call__(self, image: tv_tensors.Image, mask: tv_tensors.Mask):
+        if torch.rand(1).item() >= self.share:
+            return self.crop(image, mask)
+        centre = rare_pixel(mask)
+        if centre is None:
+            return self.crop(image, mask)
+        height, width = mask.shape[-2:]
+        crop = (
+            self.crop.for_photo(height, width)
+            if isinstance(self.crop, NativeResizedCrop)
+            else self.crop
+        )
+        box = crop.make_params([image])  # random size and aspect (and a position, replaced)
+        box["top"] = min(max(centre[0] - box["height"] // 2, 0), height - box["height"])
+        box["left"] = min(max(centre[1] - box["width"] // 2, 0), width - box["width"])
+        return crop.transform(image, box), crop.transform(mask, box)
+
+
+def rare_pixel(mask: torch.Tensor) -> tuple[int, int] | None:
+    """(row, column) of a random pixel of a random rare class present in `mask` [H, W] uint8
+    (any class but 0 and IGNORE_INDEX, chosen uniformly), or None when it has none."""
+    counts = torch.bincount(mask.reshape(-1), minlength=256)  # [256] pixels per label
+    counts[0] = counts[IGNORE_INDEX] = 0
+    present = counts.nonzero().flatten()  # [C] rare class ids in the mask
+    if not len(present):
+        return None
+    label = present[torch.randint(len(present), (1,))].item()
+    nth = torch.randint(int(counts[label]), (1,)).item()
+    flat = (mask.reshape(-1) == label).nonzero()[nth].item()
+    return divmod(flat, mask.shape[-1])
 
 
 def field_color_jitter() -> v2.ColorJitter:
@@ -72,7 +123,8 @@ def field_color_jitter() -> v2.ColorJitter:
 
 
 class SegmentationPresetTrain:
-    """Random resized crop, flips and colour jitter; the mask follows every geometric step."""
+    """Random resized crop (a share of them on rare classes), flips and colour jitter; the mask
+    follows every geometric step."""
 
     def __init__(
         self,
@@ -82,15 +134,17 @@ class SegmentationPresetTrain:
         vflip: bool = True,
         jitter: bool = True,
         input_scale: float = 1.0,
+        rare_share: float = 0.0,
     ):
         """`scale`: the crop's share of the photo's area, or None for native scale (times
-        `input_scale`, the scale the model sees photos at)."""
+        `input_scale`, the scale the model sees photos at); `rare_share`: the share of crops
+        centred on a rare-class pixel of the mask (`RareClassCrop`)."""
         crop = (
             NativeResizedCrop(size, input_scale)
             if scale is None
             else v2.RandomResizedCrop(size, scale=scale, antialias=True)
         )
-        steps: list[Callable] = [crop]
+        steps: list[Callable] = [RareClassCrop(crop, rare_share) if rare_share else crop]
         if hflip:
             steps.append(v2.RandomHorizontalFlip())
         if vflip:  # nadir field photos have no "up"
@@ -215,7 +269,8 @@ class LabeledDataset(torch.utils.data.Dataset):
     """Image/mask pairs of a canonical dataset with joint augmentation.
 
     `split` is a split name or an explicit list of stems. train=True: random resized crops of
-    `size`, flips and colour jitter; train=False: full resolution, or resized to `size`.
+    `size` (`rare_share` of them centred on a crop or weed pixel), flips and colour jitter;
+    train=False: full resolution, or resized to `size`.
     Items: {"image": float [3, S, S] 0..1, "mask": int64 [S, S] (255 = ignore), "stem": str}.
     """
 
@@ -232,6 +287,7 @@ class LabeledDataset(torch.utils.data.Dataset):
         seed: int = 0,
         input_scale: float = 1.0,  # native-scale crops: plants at input_scale x their size
         cache: PhotoCache | None = None,  # decoded photos and masks, e.g. at input_scale
+        rare_share: float = 0.0,  # share of training crops centred on a rare-class pixel
     ):
         self.info = info
         self.cache = cache
@@ -243,7 +299,9 @@ class LabeledDataset(torch.utils.data.Dataset):
         if train and not size:
             raise WeedsegError("LabeledDataset: training crops need a size")
         self.transform = (
-            SegmentationPresetTrain(size, scale, hflip, vflip, color_jitter, crop_input_scale)
+            SegmentationPresetTrain(
+                size, scale, hflip, vflip, color_jitter, crop_input_scale, rare_share
+            )
             if train
             else SegmentationPresetEval(size)
         )

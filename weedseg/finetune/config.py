@@ -28,14 +28,22 @@ class FinetuneConfig:
     # input_scale x their size, and validation, evaluation and inference (the bundle) shrink
     # photos by it and resize the probabilities back (0.5: a quarter of the pixels to run)
     input_scale: float = 1.0
+    # share of training crops centred on a pixel of a rare class (any but class 0, soil): the
+    # class uniformly among those in the photo, then one of its pixels (weedseg.data.loaders)
+    rare_share: float = 0.0
+    color_jitter: bool = True  # brightness/contrast/saturation/hue jitter of training crops
     lr: float = 1e-3  # AdamW peak learning rate (linear warmup, cosine decay to 0)
     weight_decay: float = 1e-4
     warmup: int = 50  # warmup steps
-    loss: str = "ce+dice"  # ce+dice | jaccard
+    loss: str = "ce+dice"  # ce+dice | jaccard | lovasz (weedseg.finetune.losses)
     class_weights: str = "auto"  # auto (inverse sqrt pixel frequency) | none
     train_split: str = "train"
     val_split: str = "val"  # when missing or empty: a held-out share of the train split
-    val_share: float = 0.2  # share of train held out when there is no val split
+    # share of train held out when there is no val split; 0: none, no validation, last step kept
+    val_share: float = 0.2
+    # train on the whole train split without validation (even with a val split) and keep the
+    # last step as checkpoints/best: the final model once a recipe is chosen
+    final: bool = False
     val_every: int = 200  # validate (and save last + resume state) every N steps
     val_tile: int = 512  # validation is full-resolution tiled prediction, as `weedseg evaluate`
     val_overlap: int = 64

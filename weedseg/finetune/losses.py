@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from weedseg.classes import IGNORE_INDEX
+from weedseg.defaults import LOSSES
 
-LOSSES = ("ce+dice", "jaccard")
 CLASS_WEIGHTS = ("auto", "none")
 
 
@@ -50,7 +50,8 @@ class CrossEntropyDice(nn.Module):
 
 
 def build_loss(name: str, class_weights: Sequence[float] | None = None) -> nn.Module:
-    """`ce+dice` (weights apply to the cross-entropy) or `jaccard` (weights per class term)."""
+    """`ce+dice` (weights apply to the cross-entropy), `jaccard` (weights per class term) or
+    `lovasz` (Lovasz-softmax over the batch's pixels, a direct mIoU surrogate; unweighted)."""
     import segmentation_models_pytorch as smp
 
     if name == "ce+dice":
@@ -61,4 +62,6 @@ def build_loss(name: str, class_weights: Sequence[float] | None = None) -> nn.Mo
         return smp.losses.JaccardLoss(
             "multiclass", ignore_index=IGNORE_INDEX, class_weights=weights
         )
+    if name == "lovasz":
+        return smp.losses.LovaszLoss("multiclass", ignore_index=IGNORE_INDEX)
     raise ValueError(f"unknown loss {name!r} (have {', '.join(LOSSES)})")

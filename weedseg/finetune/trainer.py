@@ -26,18 +26,19 @@ from weedseg.checkpoint import (
     load_tensors,
     read_sidecar,
     resolve_checkpoint,
+    save_checkpoint,
     transfer_weights,
     unwrap,
 )
 from weedseg.data.format import DatasetInfo
 from weedseg.data.stats import class_pixel_counts, image_mean_std
-from weedseg.defaults import DEFAULT_ARCH
+from weedseg.defaults import DEFAULT_ARCH, LOSSES
 from weedseg.errors import WeedsegError
 from weedseg.evaluate.metrics import metrics_from_matrix
 from weedseg.evaluate.report import side_by_side
 from weedseg.finetune.config import FinetuneConfig
 from weedseg.finetune.engine import train_step, validate, warmup_cosine
-from weedseg.finetune.losses import CLASS_WEIGHTS, LOSSES, build_loss, inverse_sqrt_weights
+from weedseg.finetune.losses import CLASS_WEIGHTS, build_loss, inverse_sqrt_weights
 from weedseg.models import ModelSpec, build_model, class_head_prefixes, spec_from_name
 from weedseg.precision import TrainFormat, check_choice
 from weedseg.runs import (
@@ -54,6 +55,7 @@ from weedseg.runs import (
 from weedseg.tiling import SIZE_MULTIPLE
 
 HOLDOUT_SEED = 0  # the held-out validation share is the same for every run seed and arm
+NO_VALIDATION = "every train image trains, no validation, checkpoints/best is the last step"
 
 
 @dataclass
@@ -78,13 +80,20 @@ class DataPlan:
 
 
 def plan_data(info: DatasetInfo, config: FinetuneConfig) -> DataPlan:
-    """Train on the train split; validate on the val split, or on a held-out share of train."""
+    """Train on the train split; validate on the val split, or on a held-out share of train, or
+    (`final`, or `val_share` 0 without a val split) on nothing."""
     train = info.splits.get(config.train_split) or []
     if not train:
         raise WeedsegError(f"{info.root}: split {config.train_split!r} is missing or empty")
+    if config.final:
+        return DataPlan(list(train), [], f"none (--final): {NO_VALIDATION}")
     val = info.splits.get(config.val_split) or []
     if val:
         return DataPlan(list(train), list(val), f"split {config.val_split!r}")
+    if config.val_share == 0:
+        return DataPlan(
+            list(train), [], f"none (no {config.val_split!r} split, --val-share 0): {NO_VALIDATION}"
+        )
     if len(train) < 2:
         raise WeedsegError(f"{info.root}: no {config.val_split!r} split and one train image only")
     count = min(len(train) - 1, max(1, round(config.val_share * len(train))))
@@ -160,6 +169,8 @@ def train_loader(
         seed=config.seed,
         input_scale=config.input_scale,
         cache=cache,
+        rare_share=config.rare_share,
+        color_jitter=config.color_jitter,
     )
     sampler = EpochSampler(len(dataset), seed=config.seed, rank=rank, world_size=world_size)
     loader = torch.utils.data.DataLoader(
@@ -190,11 +201,13 @@ def check_config(config: FinetuneConfig) -> None:
         raise WeedsegError("--epochs must be positive")
     if config.time < 0 or (config.time and config.epochs is not None):
         raise WeedsegError("--time must be positive, and not combined with --epochs")
+    if not 0 <= config.rare_share <= 1:
+        raise WeedsegError("--rare-share must be between 0 and 1")
     if config.cache_gb < 0:
         raise WeedsegError("--cache-gb must be 0 (no cache) or more")
     check_choice(config.precision, config.memory_format)
-    if not 0 < config.val_share < 1:
-        raise WeedsegError("--val-share must be between 0 and 1")
+    if not 0 <= config.val_share < 1:
+        raise WeedsegError("--val-share must be at least 0 (no validation) and below 1")
     check_input_scale(config.input_scale)
 
 
@@ -415,10 +428,18 @@ def _train(
 def _checkpoint(
     s: Session, run: RunDir, config, dist, device, step: int, budget, history: list, log
 ) -> int | None:
-    """Validate (rank 0), keep best, save last with its resume state; the step if it is best."""
+    """Validate (rank 0), keep best, save last with its resume state; the step if it is best.
+
+    Without validation images every checkpoint is the best: checkpoints/best is the last step.
+    """
     meta = s.meta | {"step": step}
     better = None
-    if dist.is_main:
+    if dist.is_main and not s.plan.val:
+        best = run.checkpoints / "best"
+        save_checkpoint(best, s.model, spec=s.spec, task="segmentation", meta=meta)
+        better = step
+        log(f"step {step}: no validation, checkpoints/best is this step")
+    elif dist.is_main:
         scores = _validate(unwrap(s.model), s, run, config, device, step)
         run.log(step, _scalars(scores))
         history.append({"step": step, **scores})
