@@ -111,6 +111,7 @@ def stage_pretrain(config: DemoConfig, state: DemoState) -> None:
     )
     state.outputs["pretrain"] = run
     state.numbers["pretrain images/s"] = result.images_per_second
+    state.numbers["pretrain trained in"] = _trained_in(run)
 
 
 def stage_finetune(config: DemoConfig, state: DemoState) -> None:
@@ -136,6 +137,15 @@ def stage_finetune(config: DemoConfig, state: DemoState) -> None:
     )
     state.outputs["finetune"] = run
     state.numbers["val mIoU (best)"] = result.best_miou
+    state.numbers["finetune trained in"] = _trained_in(run)
+
+
+def _trained_in(run: Path) -> str:
+    """The precision and memory format `auto` chose for a run (its config.yaml)."""
+    import yaml
+
+    chosen = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))["train_format"]
+    return f"{chosen['precision']}, {chosen['memory_format']}"
 
 
 def stage_evaluate(config: DemoConfig, state: DemoState) -> None:
@@ -242,7 +252,7 @@ def stage_serve(config: DemoConfig, state: DemoState) -> None:
         server.wait(timeout=30)
     (config.out / "http_overlay.jpg").write_bytes(overlay)
     state.outputs["http overlay"] = config.out / "http_overlay.jpg"
-    state.numbers["HTTP weed instances"] = len(answer.get("instances", []))
+    state.numbers["HTTP weed instances"] = len(answer["weeds"])
     state.numbers["HTTP class fractions"] = answer.get("fractions")
 
 
