@@ -141,3 +141,20 @@ def test_input_scale_scores_against_full_resolution_masks(dataset):
     )  # fmt: skip
     assert result.matrix.sum() == 50 * 70 + 100 * 150  # the masks as they are
     assert np.trace(result.matrix) / result.matrix.sum() > 0.95  # only disc borders may blur
+
+
+def test_flip_tta_evaluation_keeps_an_exact_model_exact(dataset):
+    plain = evaluate_split(
+        colour_rule_model(), dataset, dataset.split("test"), mean=MEAN, std=STD,
+        tile=64, overlap=16,
+    )  # fmt: skip
+    flipped = evaluate_split(
+        colour_rule_model(), dataset, dataset.split("test"), mean=MEAN, std=STD,
+        tile=64, overlap=16, tta="flip",
+    )  # fmt: skip
+    np.testing.assert_array_equal(flipped.matrix, plain.matrix)  # the 1x1 rule is mirror-exact
+
+    from weedseg.cli import main
+
+    with pytest.raises(SystemExit):  # argparse refuses an unknown mode
+        main(["evaluate", "--model", "m", "--data", "d", "--out", "o", "--tta", "rotate"])

@@ -273,3 +273,26 @@ def test_tensorrt_engine_is_used_only_where_it_can_run(tmp_path) -> None:
     assert Predictor.from_bundle(root).providers[-1] == "CPUExecutionProvider"
     with pytest.raises(WeedsegError, match="tensorrt"):
         Predictor.from_bundle(root, providers="tensorrt-engine")
+
+
+def test_flip_tta_in_the_runtime_keeps_shapes_and_classes(tmp_path) -> None:
+    image = field_image(150, 203, seed=5)  # tiled at 64 px
+    stitched = build_colour_bundle(tmp_path / "b", tile=64, overlap=16)
+    plain = Predictor.from_bundle(stitched, merge="stitch").predict(image, return_probs=True)
+    predictor = Predictor.from_bundle(stitched, merge="stitch", tta="flip", batch_size=2)
+    assert "flip TTA" in predictor.describe()
+    augmented = predictor.predict(image, return_probs=True)
+    assert augmented.labels.shape == plain.labels.shape == image.shape[:2]
+    assert augmented.probs.shape == plain.probs.shape == (3, *image.shape[:2])
+    # the colour rule and its box filter are mirror-symmetric: averaging the mirrors changes
+    # nothing, and the class map still matches the truth
+    np.testing.assert_allclose(augmented.probs, plain.probs, atol=1e-4)
+    assert (augmented.labels == _truth(image)).mean() > 0.95
+    # the class-map-only path (stitch, no probabilities asked) also averages the mirrors
+    np.testing.assert_array_equal(predictor.predict(image).labels, augmented.labels)
+    small = [field_image(40, 60, 1), field_image(64, 50, 2)]
+    for result, one in zip(predictor.predict_batch(small), small, strict=True):
+        np.testing.assert_array_equal(result.labels, predictor.predict(one).labels)
+    assert augmented.timings_ms["inference"] > 0
+    with pytest.raises(WeedsegError, match="tta"):
+        Predictor.from_bundle(stitched, tta="rotate")

@@ -18,6 +18,7 @@ from weedseg.tiling import (
     round_up,
     tile_starts,
     window_cores,
+    with_tta,
 )
 
 
@@ -140,3 +141,41 @@ def test_predict_scaled_runs_the_model_on_the_resized_image() -> None:
     assert sum(n for n, *_ in seen) == 2  # 60x100: one row of two windows (120x200: 12)
     np.testing.assert_allclose(probs[:, :, :90], _colour_probs(image[None, :, :90])[0], atol=1e-5)
     np.testing.assert_allclose(probs[:, :, 110:], _colour_probs(image[None, :, 110:])[0], atol=1e-5)
+
+
+def _right_half_blind(tiles: np.ndarray) -> np.ndarray:
+    """A 'model' that finds green crop pixels, but on the right half of each tile it is unsure
+    (crop probability 0.4, so the argmax calls them soil): [N, h, w, 3] -> [N, 2, h, w]."""
+    crop = tiles[..., 1] > 128  # [N, h, w]
+    p_crop = np.where(crop, 0.9, 0.1).astype(np.float32)
+    p_crop[:, :, tiles.shape[2] // 2 :] = np.where(crop[:, :, tiles.shape[2] // 2 :], 0.4, 0.1)
+    return np.stack([1 - p_crop, p_crop], axis=1)
+
+
+def test_flip_tta_keeps_the_shape_and_fixes_a_planted_one_sided_error() -> None:
+    image = np.zeros((64, 64, 3), np.uint8)
+    rows, cols = np.ogrid[:64, :64]
+    truth = (rows - 31.5) ** 2 + (cols - 31.5) ** 2 <= 14**2  # a disc, mirror-symmetric
+    image[truth] = (40, 170, 40)
+    plain = predict_tiled(image, _right_half_blind, 2, tile=64)
+    flipped = predict_tiled(image, with_tta(_right_half_blind, "flip"), 2, tile=64)
+    assert flipped.shape == plain.shape == (2, 64, 64)
+    np.testing.assert_allclose(flipped.sum(0), 1.0, atol=1e-6)
+
+    def crop_iou(probs: np.ndarray) -> float:
+        found = probs.argmax(0) == 1
+        return (found & truth).sum() / (found | truth).sum()
+
+    assert crop_iou(plain) == pytest.approx(0.5, abs=0.02)  # the right half is missed
+    assert crop_iou(flipped) == 1.0  # the left-right mirror sees it on its good side
+
+
+@pytest.mark.parametrize("shape", [(40, 50), (129, 150)])
+def test_flip_tta_keeps_a_flip_equivariant_model_exact(shape) -> None:
+    image = np.random.default_rng(1).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    run = with_tta(_colour_probs, "flip")
+    probs = predict_tiled(image, run, 3, tile=64, overlap=16)
+    np.testing.assert_allclose(probs, predict_tiled(image, _colour_probs, 3, 64, 16), atol=1e-6)
+    assert with_tta(_colour_probs, "none") is _colour_probs
+    with pytest.raises(ValueError, match="flip"):
+        with_tta(_colour_probs, "rotate")

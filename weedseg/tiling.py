@@ -13,12 +13,33 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
+from weedseg.defaults import TTA_MODES
+
 SIZE_MULTIPLE = 32  # encoders downsample by 32: model inputs must be multiples of it
 
 # run_batch: tiles [N, h, w, C] (the caller's dtype) -> class probabilities [N, K, h, w] float32
 RunBatch = Callable[[np.ndarray], np.ndarray]
 # run_labels: tiles [N, h, w, C] -> class ids [N, h, w] uint8
 RunLabels = Callable[[np.ndarray], np.ndarray]
+
+
+def with_tta(run_batch: RunBatch, tta: str = "none") -> RunBatch:
+    """`run_batch` with test-time augmentation `tta` (TTA_MODES): "flip" runs each batch of
+    tiles three times (as is, mirrored left-right, upside down) and averages the probabilities
+    mapped back, so it costs 3x the model time."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"test-time augmentation must be one of {TTA_MODES}, got {tta!r}")
+    if tta == "none":
+        return run_batch
+
+    def run_flips(tiles: np.ndarray) -> np.ndarray:
+        probs = run_batch(tiles)  # [N, K, h, w], ours to modify
+        probs += run_batch(np.ascontiguousarray(tiles[:, :, ::-1]))[..., ::-1]  # left-right
+        probs += run_batch(np.ascontiguousarray(tiles[:, ::-1]))[..., ::-1, :]  # upside down
+        probs /= 3
+        return probs
+
+    return run_flips
 
 
 def round_up(value: int, multiple: int = SIZE_MULTIPLE) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from weedseg.defaults import TTA_MODES
+
 HELP = "evaluate a segmentation model on a labeled split (mIoU, per-class IoU, report folder)"
 
 
@@ -29,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="score the class map after the plant vote (one class per plant region)",
     )
+    parser.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default="none",
+        help="test-time augmentation: flip averages each tile with its two mirror images "
+        "(3x the model time), as weedseg predict --tta",
+    )
     parser.add_argument("--worst", type=int, default=4, help="overlays of the N worst images")
     parser.add_argument("--which", choices=["best", "last"], help="checkpoint of a run folder")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -51,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         scale=args.scale,
         input_scale=args.input_scale,
         plant_vote=args.plant_vote,
+        tta=args.tta,
         worst=args.worst,
         which=args.which,
         device=args.device,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from weedseg.defaults import TTA_MODES
+
 HELP = "segment images, folders or orthomosaics with a model bundle (torch-free)"
 
 
@@ -86,6 +88,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "its most probable class; weed patches and polygons follow (default: the bundle's)",
     )
     parser.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default="none",
+        help="test-time augmentation: flip averages each tile with its left-right and "
+        "upside-down mirrors (3x the model time; default none)",
+    )
+    parser.add_argument(
         "--min-patch-px", type=int, default=16, help="smallest weed patch counted (pixels)"
     )
     parser.add_argument(
@@ -137,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         streams=args.streams,
         input_scale=args.input_scale,
         plant_vote=args.plant_vote,
+        tta=args.tta,
         min_patch_px=args.min_patch_px,
         min_polygon_m2=args.min_polygon_m2,
         grid_m=args.grid,

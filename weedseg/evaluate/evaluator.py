@@ -24,13 +24,14 @@ from torch import nn
 from weedseg.bundle import check_input_scale
 from weedseg.classes import IGNORE_INDEX, ClassInfo
 from weedseg.data.format import DatasetInfo
+from weedseg.defaults import TTA_MODES
 from weedseg.errors import WeedsegError
 from weedseg.evaluate.consistency import ConsistencyCounts
 from weedseg.evaluate.metrics import ConfusionMatrix
 from weedseg.evaluate.report import ImageScore, WorstImage, write_report
 from weedseg.imageio import ImageReadError, read_image, read_mask
 from weedseg.infer.plant_vote import plant_vote as vote_plants
-from weedseg.tiling import SIZE_MULTIPLE, RunBatch, core_borders, predict_scaled
+from weedseg.tiling import SIZE_MULTIPLE, RunBatch, core_borders, predict_scaled, with_tta
 
 
 @dataclass
@@ -47,6 +48,7 @@ class EvaluateConfig:
     scale: float = 1.0  # resize images (and masks, nearest) before evaluation; 1.0 = full res
     input_scale: float | None = None  # the model's working scale; None: the checkpoint's own
     plant_vote: bool = False  # one class per plant region, as `weedseg predict --plant-vote`
+    tta: str = "none"  # test-time augmentation (weedseg.tiling.TTA_MODES), as `predict --tta`
     worst: int = 4  # how many worst images get an overlay
     which: str | None = None  # checkpoint of a run folder: best | last (None: best if any)
     device: str = "auto"  # auto | cpu | cuda
@@ -118,6 +120,7 @@ def evaluate_split(
     scale: float = 1.0,
     input_scale: float = 1.0,
     plant_vote: bool = False,
+    tta: str = "none",
     keep_worst: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = False,
@@ -127,14 +130,15 @@ def evaluate_split(
     `scale` shrinks images and masks alike (a cheaper, coarser evaluation); `input_scale` is
     the model's working scale: the model sees each image resized by it and its probabilities
     are resized back, so the score is against the masks at full resolution, as the runtime.
-    `plant_vote` scores the class map after the runtime's plant vote.
+    `plant_vote` scores the class map after the runtime's plant vote; `tta` ("flip") averages
+    each tile's probabilities with those of its mirror images, as the runtime's `tta`.
 
     Unreadable images or masks are skipped and listed; the `keep_worst` images with the lowest
     per-image mIoU keep their prediction for the report overlays. The model is left in eval mode.
     """
     device = torch.device(device)
     model.eval()
-    run_batch = torch_run_batch(model, mean, std, device)
+    run_batch = with_tta(torch_run_batch(model, mean, std, device), tta)
     num_classes = len(info.classes)
     confusion = ConfusionMatrix(num_classes)
     result = SplitResult(matrix=confusion.matrix)
@@ -196,6 +200,8 @@ def check_config(config: EvaluateConfig) -> None:
         raise WeedsegError("--batch must be at least 1, --scale positive, --worst not negative")
     if config.input_scale is not None:
         check_input_scale(config.input_scale)
+    if config.tta not in TTA_MODES:
+        raise WeedsegError(f"--tta must be one of {', '.join(TTA_MODES)}, got {config.tta!r}")
 
 
 def run_evaluate(config: EvaluateConfig) -> dict:
@@ -230,6 +236,7 @@ def run_evaluate(config: EvaluateConfig) -> dict:
         scale=config.scale,
         input_scale=input_scale,
         plant_vote=config.plant_vote,
+        tta=config.tta,
         keep_worst=config.worst,
         device=device,
         progress=config.progress,

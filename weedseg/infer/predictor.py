@@ -26,6 +26,7 @@ import numpy as np
 
 from weedseg.bundle import TILE_MERGES, Bundle, BundleError, check_input_scale, load_bundle
 from weedseg.classes import ClassInfo
+from weedseg.defaults import TTA_MODES
 from weedseg.errors import WeedsegError
 from weedseg.infer.analysis import class_fractions
 from weedseg.infer.plant_vote import plant_vote as vote_plants
@@ -38,6 +39,7 @@ from weedseg.tiling import (
     resize_by,
     resize_planes,
     round_up,
+    with_tta,
 )
 
 # ONNX Runtime session config that makes idle intra-op threads sleep instead of busy-waiting.
@@ -186,6 +188,7 @@ class Predictor:
         input_scale: float | None = None,
         merge: str | None = None,
         plant_vote: bool | None = None,
+        tta: str = "none",
     ) -> None:
         manifest = bundle.manifest
         self.bundle = bundle
@@ -212,6 +215,9 @@ class Predictor:
         if self.merge not in TILE_MERGES:
             raise WeedsegError(f"tile merge must be one of {TILE_MERGES}, got {self.merge!r}")
         self.plant_vote = manifest.plant_vote if plant_vote is None else plant_vote
+        if tta not in TTA_MODES:
+            raise WeedsegError(f"tta must be one of {TTA_MODES}, got {tta!r}")
+        self.tta = tta
         mean = np.asarray(manifest.mean, dtype=np.float32)
         std = np.asarray(manifest.std, dtype=np.float32)
         self._scale = 1.0 / (255.0 * std)
@@ -231,6 +237,7 @@ class Predictor:
         input_scale: float | None = None,
         merge: str | None = None,
         plant_vote: bool | None = None,
+        tta: str = "none",
     ) -> Predictor:
         """Load and verify a bundle folder and open an inference session on it.
 
@@ -242,7 +249,8 @@ class Predictor:
         of a batch pipeline (a latency-bound server keeps the default). `input_scale` overrides
         the manifest's: photos are resized by it before the model (e.g. 2.0 for photos taken
         from twice the height the model was trained at). `merge` ("blend" or "stitch") and
-        `plant_vote` override the manifest's defaults.
+        `plant_vote` override the manifest's defaults. `tta="flip"` averages each tile's
+        probabilities with those of its two mirror images (3x the model time).
         """
         import onnxruntime as ort
 
@@ -279,6 +287,7 @@ class Predictor:
             input_scale=input_scale,
             merge=merge,
             plant_vote=plant_vote,
+            tta=tta,
         )
 
     @property
@@ -313,6 +322,7 @@ class Predictor:
             f"({self.merge}ed)"
             + (f"; input scale {self.input_scale:g}" if self.input_scale != 1.0 else "")
             + ("; plant vote" if self.plant_vote else "")
+            + (f"; {self.tta} TTA" if self.tta != "none" else "")
         )
 
     def _choose_tile(self, tile: int | None, overlap: int | None) -> tuple[int, int]:
@@ -430,18 +440,19 @@ class Predictor:
         The tiles' probabilities are blended (and resized back to the image's size) and the
         class map is their argmax; a predictor that stitches (`merge="stitch"`) takes the tiles'
         own class maps instead, unless probabilities are asked for, the model works at a reduced
-        input scale or the plant vote (default: the predictor's) needs them.
+        input scale, or the plant vote (default: the predictor's) or test-time augmentation
+        needs them.
         """
         _check_image(image)
         [vote] = self._votes(plant_vote, 1)
         started, clock = time.perf_counter(), _Clock()
         tiling = {"tile": self.tile, "overlap": self.overlap, "batch_size": self.batch_size}
-        if self.merge == "stitch" and not (return_probs or vote) and self.input_scale == 1.0:
+        if self.merge == "stitch" and not (return_probs or vote or self._needs_probs):
             run_labels = functools.partial(self._run_labels, clock=clock)
             return self._finish(
                 predict_tiled_labels(image, run_labels, **tiling), None, clock, started
             )
-        run_batch = functools.partial(self._run_batch, clock=clock)
+        run_batch = with_tta(functools.partial(self._run_batch, clock=clock), self.tta)
         probs = predict_scaled(image, run_batch, self.num_classes, self.input_scale, **tiling)
         prediction = self._finish(argmax_classes(probs), probs, clock, started, vote)
         if not return_probs:
@@ -472,11 +483,15 @@ class Predictor:
         for (full_h, full_w), indices in groups.items():
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
-                want_probs = return_probs or self.input_scale != 1.0 or any(votes[i] for i in chunk)
-                run = self._run_batch if want_probs else self._run_labels
+                want_probs = return_probs or self._needs_probs or any(votes[i] for i in chunk)
                 clock = _Clock()
+                run = (
+                    with_tta(functools.partial(self._run_batch, clock=clock), self.tta)
+                    if want_probs
+                    else functools.partial(self._run_labels, clock=clock)
+                )
                 tiles = np.stack([pad_image(inputs[i], full_h, full_w) for i in chunk])
-                out = run(tiles, clock)  # [n, K, full_h, full_w] probs or [n, full_h, full_w]
+                out = run(tiles)  # [n, K, full_h, full_w] probs or [n, full_h, full_w]
                 share = _Clock(clock.pre / len(chunk), clock.inference / len(chunk))
                 for i, image_out in zip(chunk, out, strict=True):
                     height, width = inputs[i].shape[:2]
@@ -493,6 +508,12 @@ class Predictor:
                     else:
                         results[i] = self._finish(cropped, None, share, started)
         return results  # type: ignore[return-value]
+
+    @property
+    def _needs_probs(self) -> bool:
+        """Whether every image needs the tiles' probabilities, not just their class maps (the
+        model works at a reduced input scale, or the augmented views are averaged)."""
+        return self.input_scale != 1.0 or self.tta != "none"
 
     def warmup(self) -> None:
         """Run one tile so the first real request does not pay for lazy initialisation."""

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from weedseg.bundle import check_input_scale
+from weedseg.defaults import TTA_MODES
 from weedseg.errors import WeedsegError
 
 SAVE_CHOICES = ("mask", "overlay", "csv", "geojson", "geotiff")
@@ -38,6 +39,7 @@ class PredictConfig:
     input_scale: float | None = None  # resize photos by this for the model; None: the bundle's
     streams: int | None = None  # images in the model at once (default: see stream_count)
     plant_vote: bool | None = None  # one class per plant region; None: the bundle's default
+    tta: str = "none"  # test-time augmentation (weedseg.defaults.TTA_MODES)
     min_patch_px: int = 16  # smallest weed patch counted in summary.csv / geojson (pixels)
     min_polygon_m2: float = 0.0025  # GeoTIFF: weed polygons smaller than this (25 cm2) dropped
     grid_m: float = 1.0  # GeoTIFF: prescription grid cell size in metres
@@ -58,6 +60,8 @@ class PredictConfig:
             check_input_scale(self.input_scale)
         if self.gsd is not None and self.gsd <= 0:
             raise WeedsegError(f"--gsd must be positive (cm per pixel), got {self.gsd}")
+        if self.tta not in TTA_MODES:
+            raise WeedsegError(f"--tta must be one of {', '.join(TTA_MODES)}, got {self.tta!r}")
         if self.grid_m <= 0:
             raise WeedsegError(f"grid cell size must be positive, got {self.grid_m}")
 

@@ -93,6 +93,7 @@ def make_predictor(config: PredictConfig) -> Predictor:
         threads=threads,
         input_scale=config.input_scale,
         plant_vote=config.plant_vote,
+        tta=config.tta,
         # ONNX Runtime's threads sleep between operators instead of spinning, leaving CPU to
         # the decode and write threads: pipeline/bare 0.81 -> 0.86 on 2 cores (RESULTS.md)
         spinning=False,
