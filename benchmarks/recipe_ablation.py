@@ -1,0 +1,275 @@
+"""Which fine-tuning choices close CWFID's crop gap (issue 17)? One factor at a time, 4-fold CV.
+
+The CWFID train photos are split into 4 folds (fixed seed). Every run fine-tunes on 3 folds and
+validates on the 4th, the dataset it sees holding those two splits only: no run reads a test
+photo. Each factor changes one setting of the baseline recipe and runs on every fold with 2
+seeds; the table compares the validation scores at the last step (no checkpoint is picked on
+the photos it is scored on), with each factor's paired difference from the baseline.
+
+    python benchmarks/recipe_ablation.py --data data/cwfid --work ../work/recipe-ablation
+    python benchmarks/recipe_ablation.py --data data/cwfid --work ../work/ra --factors loss-lovasz
+    python benchmarks/recipe_ablation.py --summary
+
+One JSON per (factor, fold, seed) under benchmarks/results/recipe_ablation/; an existing result
+is skipped, a killed run resumes from its last checkpoint, so the same command continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results" / "recipe_ablation"
+FOLDS = 4
+FOLD_SEED = 0  # the same folds for every factor and seed
+SEEDS = (0, 1)
+
+
+@dataclass
+class Budget:
+    """The baseline recipe: issue 17's `weedseg finetune --arch unet-mobilenetv3 --input-scale
+    0.5 --size 192 --steps 500` (the CLI row 5.5 points below the throwaway script)."""
+
+    arch: str = "unet-mobilenetv3"
+    input_scale: float = 0.5
+    size: int = 192
+    batch: int = 8
+    steps: int = 500
+    val_every: int = 100  # the validation curve (every factor's "last" is its final step)
+    val_tile: int = 512
+    workers: int = 2
+    # pinned, so that no factor trains at another precision than the baseline ("auto" decides
+    # per run, from a timing on a shared machine)
+    precision: str = "fp32"
+
+
+@dataclass(frozen=True)
+class Times:
+    """A factor's value relative to the budget's: {"steps": Times(2)} doubles the steps."""
+
+    factor: float
+
+
+# One setting changed against the baseline (FinetuneConfig fields, Budget ones included).
+# Candidates of issue 17 that have no option yet (the crops' aspect jitter, how masks are
+# resized, timm- vs tu- encoders) need one before they can be listed here.
+FACTORS: dict[str, dict] = {
+    "baseline": {},
+    # the crop sampler's zoom: native 0.5-1.4x (default) vs plain crops at zoom ~1 of the
+    # half-size photo (the throwaway script) vs whole-photo squeezes
+    "zoom-1": {"crop_scale": (0.11, 0.125)},
+    "zoom-whole": {"crop_scale": (0.25, 1.0)},
+    "colour-jitter-off": {"color_jitter": False},  # CWFID photos have R == B
+    "class-weights-none": {"class_weights": "none"},
+    "rare-share-0.3": {"rare_share": 0.3},
+    "rare-share-0.6": {"rare_share": 0.6},
+    "loss-jaccard": {"loss": "jaccard"},
+    "loss-lovasz": {"loss": "lovasz"},
+    "steps-x2": {"steps": Times(2)},  # fine-tuning length: is the curve flat yet?
+    "steps-x4": {"steps": Times(4)},
+    "lr-3e-3": {"lr": 3e-3},
+    "lr-3e-4": {"lr": 3e-4},
+    "warmup-0": {"warmup": 1},
+    "input-scale-1": {"input_scale": 1.0},
+    "arch-fpn": {"arch": "fpn-mobilenetv3"},
+}
+
+
+def factor_change(budget: Budget, factor: str) -> dict:
+    """The settings `factor` changes, with values relative to the budget resolved."""
+    return {
+        name: round(getattr(budget, name) * value.factor) if isinstance(value, Times) else value
+        for name, value in FACTORS[factor].items()
+    }
+
+
+def fold_splits(train: list[str], fold: int) -> tuple[list[str], list[str]]:
+    """(train stems, validation stems) of `fold`: every FOLDS-th photo of a fixed shuffle."""
+    order = np.random.default_rng(FOLD_SEED).permutation(sorted(train))
+    held = set(order[fold::FOLDS].tolist())
+    return [s for s in train if s not in held], [s for s in train if s in held]
+
+
+def fold_dataset(source: Path, root: Path, fold: int) -> Path:
+    """A dataset at `root` of the source's train photos only: splits train and val of `fold`
+    (images and masks linked, the test split and its photos left out)."""
+    from weedseg.data.format import DatasetInfo
+
+    info = DatasetInfo.load(source)
+    train, val = fold_splits(info.split("train"), fold)
+    if (root / "dataset.yaml").is_file():
+        existing = DatasetInfo.load(root)
+        if existing.splits == {"train": train, "val": val}:
+            return root
+    root.mkdir(parents=True, exist_ok=True)
+    for sub in ("images", "masks"):
+        link = root / sub
+        if not link.exists():
+            link.symlink_to((source / sub).resolve(), target_is_directory=True)
+    DatasetInfo(
+        root=root,
+        classes=info.classes,
+        splits={"train": train, "val": val},
+        images={stem: info.images[stem] for stem in train + val},
+        source=f"{info.source} (fold {fold} of {FOLDS} of the train split, no test photos)",
+    ).save()
+    return root
+
+
+def run_one(args, budget: Budget, factor: str, fold: int, seed: int) -> dict:
+    """Fine-tune one (factor, fold, seed) and return its result record."""
+    from weedseg.bench.machine import cpu_model
+    from weedseg.finetune.config import FinetuneConfig
+    from weedseg.finetune.trainer import run_finetune
+
+    data = fold_dataset(args.data, args.work / "folds" / f"fold{fold}", fold)
+    train, val = fold_splits(_train_stems(args.data), fold)
+    out = args.work / factor / f"fold{fold}-s{seed}"
+    resume = (out / "checkpoints" / "last.json").is_file()
+    if out.exists() and not resume:  # killed before its first checkpoint: start again
+        shutil.rmtree(out)
+    change = factor_change(budget, factor)
+    config = FinetuneConfig(
+        data=str(data), out=str(out), val_split="val", seed=seed, resume=resume,
+        cache_dir=str(args.work / "photo-cache"),  # decoded once for every run
+        **(asdict(budget) | change),
+    )  # fmt: skip
+    began = time.perf_counter()
+    result = run_finetune(config, log=print)
+    wall = time.perf_counter() - began
+    last = result.history[-1]
+    return {
+        "factor": factor,
+        "change": change,
+        "fold": fold,
+        "seed": seed,
+        "train_images": len(train),
+        "val_images": len(val),
+        "val_last": _scores(last),
+        "val_best": {"step": result.best_step, "mIoU": result.best_miou},
+        "curve": [_scores(h) for h in result.history],
+        "wall_s": round(wall, 1),
+        "resumed": resume,
+        "config": {k: v for k, v in asdict(config).items() if k not in ("data", "out")},
+        "machine": f"{os.cpu_count()}-core {cpu_model()}",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python benchmarks/recipe_ablation.py " + " ".join(sys.argv[1:]),
+    }
+
+
+def _train_stems(source: Path) -> list[str]:
+    from weedseg.data.format import DatasetInfo
+
+    return DatasetInfo.load(source).split("train")
+
+
+def _scores(entry: dict) -> dict:
+    """step, mIoU and per-class IoU of one validation (a FinetuneResult.history entry)."""
+    ious = {name: c["iou"] for name, c in entry["per_class"].items()}
+    return {"step": entry["step"], "mIoU": entry["mIoU"], "iou": ious}
+
+
+def result_path(out: Path, factor: str, fold: int, seed: int) -> Path:
+    return out / f"{factor}-fold{fold}-s{seed}.json"
+
+
+def run_all(args, budget: Budget, factors: list[str], folds: list[int], seeds: list[int]) -> None:
+    """Every missing (factor, fold, seed), baseline first; one JSON each, written atomically."""
+    from weedseg.atomic import write_atomic
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    for factor in factors:
+        for fold in folds:
+            for seed in seeds:
+                target = result_path(args.out, factor, fold, seed)
+                if target.is_file():
+                    print(f"[skip] {target.name} exists")
+                    continue
+                record = run_one(args, budget, factor, fold, seed)
+                write_atomic(target, json.dumps(record, indent=1) + "\n")
+                print(f"[done] {target.name}: val mIoU {record['val_last']['mIoU']:.4f}")
+
+
+def summary(out: Path) -> str:
+    """Markdown: per factor, mean val scores at the last step over folds and seeds, the paired
+    mIoU difference from the baseline on the same (fold, seed), and the mean wall time."""
+    rows = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    if not rows:
+        return f"No results yet in {out}."
+    classes = [c for c in rows[0]["val_last"]["iou"] if c != "soil"]
+    baseline = {(r["fold"], r["seed"]): r for r in rows if r["factor"] == "baseline"}
+    head = ["factor", "change", "runs", "val mIoU", "d mIoU vs baseline (paired)"]
+    head += [f"{c} IoU" for c in classes] + ["wall s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["factor"], []).append(row)
+    order = [f for f in FACTORS if f in groups] + sorted(set(groups) - set(FACTORS))
+    for factor in order:
+        runs = groups[factor]
+        deltas = [
+            r["val_last"]["mIoU"] - baseline[(r["fold"], r["seed"])]["val_last"]["mIoU"]
+            for r in runs
+            if (r["fold"], r["seed"]) in baseline
+        ]
+        change = ", ".join(f"{k}={v}" for k, v in runs[0]["change"].items()) or "-"
+        cells = [factor, change, str(len(runs)), _mean_std([r["val_last"]["mIoU"] for r in runs])]
+        cells.append(_mean_std(deltas, signed=True) if deltas and factor != "baseline" else "-")
+        cells += [_mean_std([r["val_last"]["iou"][c] for r in runs]) for c in classes]
+        cells.append(f"{statistics.mean(r['wall_s'] for r in runs):.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _mean_std(values: list[float | None], signed: bool = False) -> str:
+    """`mean +- sample std` (the mean alone for one value); n/a when no value is known."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return "n/a"
+    form = "+.4f" if signed else ".4f"
+    if len(known) < 2:
+        return format(known[0], form)
+    return f"{format(statistics.mean(known), form)} +- {statistics.stdev(known):.4f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, help="converted CWFID (weedseg data convert cwfid)")
+    parser.add_argument("--work", type=Path, help="run folders (outside the repository)")
+    parser.add_argument("--factors", help=f"comma-separated subset of {', '.join(FACTORS)}")
+    parser.add_argument("--folds", help=f"comma-separated subset of 0..{FOLDS - 1}")
+    parser.add_argument("--seeds", help="comma-separated seeds (default 0,1)")
+    parser.add_argument("--budget", help="YAML mapping overriding Budget fields, e.g. '{steps: 4}'")
+    parser.add_argument("--out", type=Path, default=OUT, help="result JSON folder")
+    parser.add_argument("--summary", action="store_true", help="print the table only")
+    args = parser.parse_args(argv)
+    if not args.summary:
+        if args.data is None or args.work is None:
+            parser.error("--data and --work are needed to run (or give --summary)")
+        factors = args.factors.split(",") if args.factors else list(FACTORS)
+        unknown = set(factors) - set(FACTORS)
+        if unknown:
+            parser.error(f"unknown factors {sorted(unknown)}; have {', '.join(FACTORS)}")
+        folds = [int(f) for f in args.folds.split(",")] if args.folds else list(range(FOLDS))
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(SEEDS)
+        budget = Budget(**(yaml.safe_load(args.budget) if args.budget else {}))
+        print(f"recipe ablation: budget {asdict(budget)}, factors {factors}, folds {folds}")
+        run_all(args, budget, factors, folds, seeds)
+    print(summary(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

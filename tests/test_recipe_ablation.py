@@ -1,0 +1,74 @@
+"""benchmarks/recipe_ablation.py end to end at a tiny budget: folds, no test photo, results."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import pytest
+from conftest import REPO_ROOT
+from labeled_datasets import write_colour_dataset
+
+from weedseg.data.format import DatasetInfo
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _script():
+    path = REPO_ROOT / "benchmarks" / "recipe_ablation.py"
+    spec = importlib.util.spec_from_file_location("recipe_ablation", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_folds_partition_the_train_photos_the_same_way_every_time() -> None:
+    ablation = _script()
+    stems = [f"{i:03d}" for i in range(39)]
+    held = [ablation.fold_splits(stems, fold)[1] for fold in range(ablation.FOLDS)]
+    assert sorted(s for fold in held for s in fold) == stems  # every photo validates once
+    assert sorted(len(fold) for fold in held) == [9, 10, 10, 10]
+    train, val = ablation.fold_splits(stems, 2)
+    assert set(train).isdisjoint(val) and len(train) + len(val) == 39
+    assert ablation.fold_splits(list(reversed(stems)), 2)[1] == sorted(val, reverse=True)
+
+
+def test_tiny_ablation_writes_one_result_per_run_resumes_and_summarises(tmp_path, capsys):
+    ablation = _script()
+    info = write_colour_dataset(tmp_path / "data", {"train": [(48, 64)] * 8, "test": [(48, 64)]})
+    for stem in info.split("test"):  # a run that read a test photo would fail
+        info.image_path(stem).unlink()
+        info.mask_path(stem).unlink()
+    results = tmp_path / "results"
+    budget = "{arch: unet-resnet18-tiny, input_scale: 1.0, size: 32, batch: 2, steps: 2, "
+    budget += "val_every: 2, val_tile: 128, workers: 0}"
+    args = ["--data", str(info.root), "--work", str(tmp_path / "work"), "--out", str(results)]
+    args += ["--factors", "baseline,loss-lovasz,steps-x2", "--folds", "1", "--seeds", "0,1"]
+    args += ["--budget", budget]
+    assert ablation.main(args) == 0
+
+    files = sorted(p.name for p in results.glob("*.json"))
+    assert files == [
+        f"{factor}-fold1-s{seed}.json"
+        for factor in ("baseline", "loss-lovasz", "steps-x2")
+        for seed in (0, 1)
+    ]
+    record = json.loads((results / "steps-x2-fold1-s1.json").read_text())
+    assert record["change"] == {"steps": 4} and record["config"]["steps"] == 4
+    assert [point["step"] for point in record["curve"]] == [2, 4]
+    assert record["train_images"] + record["val_images"] == 8
+    assert set(record["val_last"]["iou"]) == {"soil", "crop", "weed"}
+    fold = DatasetInfo.load(tmp_path / "work" / "folds" / "fold1")
+    assert set(fold.splits) == {"train", "val"} and set(fold.images) == set(info.split("train"))
+
+    capsys.readouterr()
+    assert ablation.main(args) == 0  # everything is done: nothing runs again
+    printed = capsys.readouterr().out
+    assert printed.count("[skip]") == 6
+    table = [line for line in printed.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| factor | change | runs | val mIoU | d mIoU vs baseline")
+    rows = {line.split(" | ")[0].strip("| "): line for line in table[1:]}
+    assert set(rows) == {"baseline", "loss-lovasz", "steps-x2"}
+    assert " | 2 | " in rows["loss-lovasz"] and "loss=lovasz" in rows["loss-lovasz"]
