@@ -140,6 +140,15 @@ def barrier() -> None:
         dist.barrier()
 
 
+def shared_flag(flag: bool, dist: DistInfo) -> bool:
+    """Rank 0's decision, on every rank (e.g. whether to stop: ranks must stop together)."""
+    if not dist.distributed:
+        return flag
+    shared = torch.tensor([int(flag)])
+    torch.distributed.broadcast(shared, src=0)
+    return bool(shared.item())
+
+
 def resolve_device(name: str = "auto", dist: DistInfo | None = None) -> torch.device:
     """`auto` -> CUDA when present else CPU; `cuda` fails clearly without a GPU."""
     if name not in ("auto", "cpu", "cuda"):

@@ -51,6 +51,7 @@ from weedseg.runs import (
     resolve_train_format,
     sample_seed,
     seed_everything,
+    shared_flag,
 )
 
 
@@ -135,7 +136,7 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
             maps, batches = (scored, refresh), None
         if budget is not None:  # this phase ends when its share of the budget is spent
             deadline = cfg.time * (phase.index + 1) / len(phases)
-            last = _shared_flag(budget.is_last(save_seconds, deadline), dist)
+            last = shared_flag(budget.is_last(save_seconds, deadline), dist)
             count = (
                 local + 1 if last else budget.fit(local + 1, phase.steps, save_seconds, deadline)
             )
@@ -206,15 +207,6 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
     speed = bar.images_per_second
     log(f"done: {run.root} ({step} steps, {speed:.1f} images/s)")
     return PretrainResult(run.root, step, speed, scalars.get("pretrain/loss"))
-
-
-def _shared_flag(flag: bool, dist: DistInfo) -> bool:
-    """Rank 0's decision, on every rank (ranks must stop at the same step)."""
-    if not dist.distributed:
-        return flag
-    shared = torch.tensor([int(flag)])
-    torch.distributed.broadcast(shared, src=0)
-    return bool(shared.item())
 
 
 def _photo_cache(cfg: PretrainConfig):
