@@ -262,3 +262,30 @@ def test_rare_share_on_a_photo_without_rare_pixels_gives_ordinary_crops(tmp_path
     info.save()
     item = LabeledDataset(info, "train", size=32, train=True, rare_share=1.0)[0]
     assert item["image"].shape == (3, 32, 32) and not item["mask"].any()
+
+
+def test_crop_ratio_sets_the_aspect_of_the_crop_box(tmp_path: Path) -> None:
+    root = tmp_path / "disc"
+    image = np.full((200, 200, 3), (110, 90, 70), np.uint8)
+    rows, cols = np.ogrid[:200, :200]
+    disc = (rows - 100) ** 2 + (cols - 100) ** 2 <= 12**2
+    image[disc] = (40, 170, 40)
+    write_image(root / "images" / "d.png", image)
+    write_image(root / "masks" / "d.png", disc.astype(np.uint8))
+    info = DatasetInfo(root, splits={"train": ["d"]}, images={"d": "d.png"})
+    info.save()
+
+    def extents(ratio: tuple[float, float]) -> tuple[int, int]:
+        """(rows, columns) the disc spans in a crop centred on it, box area 25% of the photo."""
+        torch.manual_seed(0)
+        dataset = LabeledDataset(
+            info, "train", size=32, train=True, scale=(0.25, 0.25), rare_share=1.0,
+            crop_ratio=ratio, color_jitter=False,
+        )  # fmt: skip
+        found = np.argwhere(dataset[0]["mask"].numpy() == 1)
+        return tuple(int(v) + 1 for v in found.max(0) - found.min(0))
+
+    tall, wide = extents((2.0, 2.0))  # a box twice as wide as tall, squeezed into a square
+    assert tall > 1.6 * wide
+    tall, wide = extents((1.0, 1.0))  # square boxes: a disc stays round
+    assert abs(tall - wide) <= 1

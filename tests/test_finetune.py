@@ -206,10 +206,12 @@ def test_recipe_flags_reach_the_config_and_bad_values_are_refused(tmp_path) -> N
     from weedseg.cli import build_parser
 
     flags = ["--rare-share", "0.3", "--loss", "lovasz", "--no-color-jitter", "--final"]
+    flags += ["--crop-ratio", "1,1"]
     args = build_parser().parse_args(["finetune", "--data", "d", "--out", "o", *flags])
     assert (args.rare_share, args.loss, args.color_jitter) == (0.3, "lovasz", False)
-    assert args.final
+    assert args.final and args.crop_ratio == (1.0, 1.0)
     info = write_colour_dataset(tmp_path / "d", {"train": [(32, 32)] * 2})
-    for bad in ({"rare_share": 1.5}, {"val_share": -0.1}, {"loss": "focal"}):
+    bad_values = [{"rare_share": 1.5}, {"val_share": -0.1}, {"loss": "focal"}]
+    for bad in [*bad_values, {"crop_ratio": (2, 1)}]:
         with pytest.raises(WeedsegError):
             run_finetune(tiny_config(info, tmp_path / "r", **bad))

@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "0.5 = a quarter of the pixels; default 1)",
     )
     parser.add_argument(
+        "--crop-ratio",
+        type=ratio_range,
+        default=d["crop_ratio"],
+        help="MIN,MAX width/height of a training crop's box before it is resized to a square "
+        "(default 0.75,1.333; 1,1: no aspect jitter)",
+    )
+    parser.add_argument(
         "--rare-share",
         type=float,
         default=d["rare_share"],
@@ -158,6 +165,18 @@ def add_crop_scale_argument(parser: argparse.ArgumentParser, default) -> None:
         help="MIN,MAX share of the photo's area per training crop, or 'native' (default: "
         "chosen per photo so plants keep 0.5-1.4x their pixel size, as inference sees them)",
     )
+
+
+def ratio_range(text: str) -> tuple[float, float]:
+    """`--crop-ratio`: MIN,MAX width/height, 0 < MIN <= MAX."""
+    low, _, high = text.partition(",")
+    try:
+        ratio = (float(low), float(high))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX (e.g. 1,1), got {text!r}") from None
+    if not 0 < ratio[0] <= ratio[1]:
+        raise argparse.ArgumentTypeError(f"need 0 < MIN <= MAX, got {text!r}")
+    return ratio
 
 
 def crop_scale_range(text: str) -> tuple[float, float] | None:

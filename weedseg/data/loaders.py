@@ -41,6 +41,7 @@ AuxSource = Callable[[int, tuple[int, int]], np.ndarray] | Sequence[np.ndarray]
 # (192 px crops of 1296x966 photos, 600 steps) this gave validation mIoU 0.656 where whole-photo
 # crops (area share 0.25-1, zoom 0.17-0.34) gave 0.600 (benchmarks/RESULTS.md).
 NATIVE_ZOOM = (0.5, 1.4)
+RATIO = (3 / 4, 4 / 3)  # width/height range of a training crop's box (RandomResizedCrop's)
 
 
 def native_crop_scale(
@@ -57,14 +58,15 @@ def native_crop_scale(
 class NativeResizedCrop:
     """RandomResizedCrop with the area-share range chosen per photo by `native_crop_scale`."""
 
-    def __init__(self, size: int, input_scale: float = 1.0):
+    def __init__(self, size: int, input_scale: float = 1.0, ratio: tuple[float, float] = RATIO):
         self.size = size
         self.input_scale = input_scale
+        self.ratio = ratio
 
     def for_photo(self, height: int, width: int) -> v2.RandomResizedCrop:
         """The crop transform for an HxW photo."""
         scale = native_crop_scale(self.size, height, width, self.input_scale)
-        return v2.RandomResizedCrop(self.size, scale=scale, antialias=True)
+        return v2.RandomResizedCrop(self.size, scale=scale, ratio=self.ratio, antialias=True)
 
     def __call__(self, *inputs):  # an image [3, H, W], then masks/maps cropped alike
         return self.for_photo(*inputs[0].shape[-2:])(*inputs)
@@ -135,14 +137,16 @@ class SegmentationPresetTrain:
         jitter: bool = True,
         input_scale: float = 1.0,
         rare_share: float = 0.0,
+        ratio: tuple[float, float] = RATIO,
     ):
         """`scale`: the crop's share of the photo's area, or None for native scale (times
         `input_scale`, the scale the model sees photos at); `rare_share`: the share of crops
-        centred on a rare-class pixel of the mask (`RareClassCrop`)."""
+        centred on a rare-class pixel of the mask (`RareClassCrop`); `ratio`: the range of the
+        crop box's width/height before it is resized to a square (1,1: no aspect jitter)."""
         crop = (
-            NativeResizedCrop(size, input_scale)
+            NativeResizedCrop(size, input_scale, ratio)
             if scale is None
-            else v2.RandomResizedCrop(size, scale=scale, antialias=True)
+            else v2.RandomResizedCrop(size, scale=scale, ratio=ratio, antialias=True)
         )
         steps: list[Callable] = [RareClassCrop(crop, rare_share) if rare_share else crop]
         if hflip:
@@ -288,6 +292,7 @@ class LabeledDataset(torch.utils.data.Dataset):
         input_scale: float = 1.0,  # native-scale crops: plants at input_scale x their size
         cache: PhotoCache | None = None,  # decoded photos and masks, e.g. at input_scale
         rare_share: float = 0.0,  # share of training crops centred on a rare-class pixel
+        crop_ratio: tuple[float, float] = RATIO,  # width/height range of a crop's box
     ):
         self.info = info
         self.cache = cache
@@ -300,7 +305,7 @@ class LabeledDataset(torch.utils.data.Dataset):
             raise WeedsegError("LabeledDataset: training crops need a size")
         self.transform = (
             SegmentationPresetTrain(
-                size, scale, hflip, vflip, color_jitter, crop_input_scale, rare_share
+                size, scale, hflip, vflip, color_jitter, crop_input_scale, rare_share, crop_ratio
             )
             if train
             else SegmentationPresetEval(size)

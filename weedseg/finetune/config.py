@@ -31,6 +31,9 @@ class FinetuneConfig:
     # share of training crops centred on a pixel of a rare class (any but class 0, soil): the
     # class uniformly among those in the photo, then one of its pixels (weedseg.data.loaders)
     rare_share: float = 0.0
+    # width/height range of a training crop's box before it is resized to a square (aspect
+    # jitter; RandomResizedCrop's default, (1, 1) for none)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     color_jitter: bool = True  # brightness/contrast/saturation/hue jitter of training crops
     lr: float = 1e-3  # AdamW peak learning rate (linear warmup, cosine decay to 0)
     weight_decay: float = 1e-4
@@ -65,3 +68,4 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.crop_scale is not None:  # YAML gives a list
             self.crop_scale = tuple(float(v) for v in self.crop_scale)
+        self.crop_ratio = tuple(float(v) for v in self.crop_ratio)

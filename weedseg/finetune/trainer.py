@@ -51,6 +51,7 @@ from weedseg.runs import (
     resolve_device,
     resolve_train_format,
     seed_everything,
+    shared_flag,
 )
 from weedseg.tiling import SIZE_MULTIPLE
 
@@ -171,6 +172,7 @@ def train_loader(
         cache=cache,
         rare_share=config.rare_share,
         color_jitter=config.color_jitter,
+        crop_ratio=config.crop_ratio,
     )
     sampler = EpochSampler(len(dataset), seed=config.seed, rank=rank, world_size=world_size)
     loader = torch.utils.data.DataLoader(
@@ -201,6 +203,8 @@ def check_config(config: FinetuneConfig) -> None:
         raise WeedsegError("--epochs must be positive")
     if config.time < 0 or (config.time and config.epochs is not None):
         raise WeedsegError("--time must be positive, and not combined with --epochs")
+    if not 0 < config.crop_ratio[0] <= config.crop_ratio[1]:
+        raise WeedsegError("--crop-ratio needs 0 < MIN <= MAX")
     if not 0 <= config.rare_share <= 1:
         raise WeedsegError("--rare-share must be between 0 and 1")
     if config.cache_gb < 0:
@@ -392,7 +396,7 @@ def _train(
             last = step >= s.length.total
             if budget is not None:  # the schedule aims at the steps that still fit
                 final, periodic = reserve.seconds(budget)
-                last = _shared_flag(budget.is_last(final, per_step_extra=periodic), dist)
+                last = shared_flag(budget.is_last(final, per_step_extra=periodic), dist)
                 fitted = budget.fit(step, s.length.total, final, per_step_extra=periodic)
                 s.length.total = step if last else fitted
                 budget.begin_step()
@@ -456,15 +460,6 @@ def _checkpoint(
     if dist.distributed:
         torch.distributed.barrier()
     return better
-
-
-def _shared_flag(flag: bool, dist) -> bool:
-    """Rank 0's decision, on every rank (ranks must stop at the same step)."""
-    if not dist.distributed:
-        return flag
-    shared = torch.tensor([int(flag)])
-    torch.distributed.broadcast(shared, src=0)
-    return bool(shared.item())
 
 
 # the least a validation with its checkpoint writes is assumed to take before one is measured
