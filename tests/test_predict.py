@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -304,3 +305,23 @@ def test_out_inside_the_source_folder_is_not_read_back(tmp_path, bundle) -> None
     names = sorted(r["output"] for r in _read_csv(out / "summary.csv"))
     assert names == ["a", "b", "day2/c"]
     assert sorted(p.name for p in out.glob("*.png")) == ["a.mask.png", "b.mask.png"]
+
+
+def test_resume_takes_a_record_without_a_newer_setting_as_made_at_its_default(
+    tmp_path, bundle
+) -> None:
+    folder, out = _bad_folder(tmp_path), tmp_path / "out"
+    argv = ["predict", str(folder), "--model", str(bundle), "--out", str(out)]
+    assert main(argv) == 1
+    for record_path in (out / ".weedseg").rglob("*.json"):  # as written before --tta existed
+        record = json.loads(record_path.read_text())
+        record.get("settings", {}).pop("tta", None)
+        record_path.write_text(json.dumps(record))
+    config = PredictConfig(source=str(folder), model=str(bundle), out=str(out), resume=True)
+    calls = []
+    predictor = Predictor.from_bundle(bundle)
+    original = predictor.predict
+    predictor.predict = lambda image, **k: calls.append(image.shape) or original(image, **k)
+    assert run_predict(config, predictor) == 1 and calls == []  # the done images are skipped
+    with pytest.raises(WeedsegError, match=r"tta 'none' \(this run: 'flip'\)"):
+        run_predict(replace(config, tta="flip"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 
 from weedseg.bundle import check_input_scale
 from weedseg.defaults import TTA_MODES
@@ -72,3 +72,14 @@ class PredictConfig:
         """The settings that shape the outputs, as JSON values (what records are compared on)."""
         plain = json.loads(json.dumps(self.to_dict()))
         return {k: v for k, v in plain.items() if k not in RUN_ONLY_FIELDS}
+
+
+def default_output_settings() -> dict:
+    """Every output setting at its default, as JSON values: what a record written before a
+    setting existed was made with (records are compared on `PredictConfig.output_settings`)."""
+    defaults = {
+        f.name: f.default
+        for f in fields(PredictConfig)
+        if f.name not in RUN_ONLY_FIELDS and f.default is not MISSING
+    }
+    return json.loads(json.dumps(defaults))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from weedseg.atomic import write_atomic
+from weedseg.predict.config import default_output_settings
 from weedseg.predict.sources import SourceItem, inside
 
 STATE_DIR = ".weedseg/records"
@@ -81,7 +82,8 @@ class RunState:
         if record.get("model") != self.model:
             made = record.get("model") or "a model weedseg did not record"
             return f"model {made[:12]} (this run: {self.model[:12]})"
-        settings = record.get("settings") or {}
+        # a setting added since the record was written: the record was made at its default
+        settings = default_output_settings() | (record.get("settings") or {})
         changed = sorted(
             k for k in set(settings) | set(self.settings) if settings.get(k) != self.settings.get(k)
         )
