@@ -5,6 +5,8 @@ validates on the 4th, the dataset it sees holding those two splits only: no run 
 photo. Each factor changes one setting of the baseline recipe and runs on every fold with 2
 seeds; the table compares the validation scores at the last step (no checkpoint is picked on
 the photos it is scored on), with each factor's paired difference from the baseline.
+Evaluation-only factors (flip test-time augmentation) score the baseline runs again instead of
+training.
 
     python benchmarks/recipe_ablation.py --data data/cwfid --work ../work/recipe-ablation
     python benchmarks/recipe_ablation.py --data data/cwfid --work ../work/ra --factors loss-lovasz
@@ -86,6 +88,14 @@ FACTORS: dict[str, dict] = {
     "input-scale-1": {"input_scale": 1.0},
     "arch-fpn": {"arch": "fpn-mobilenetv3"},
 }
+
+
+# Evaluation-only factors: the baseline run's last checkpoint scored on its validation fold with
+# `weedseg evaluate` settings changed (the same tiles as the validation during training).
+EVALUATION_FACTORS: dict[str, dict] = {
+    "tta-flip": {"tta": "flip"},  # flip test-time augmentation (3x inference time)
+}
+ALL_FACTORS = [*FACTORS, *EVALUATION_FACTORS]
 
 
 def factor_change(budget: Budget, factor: str) -> dict:
@@ -170,6 +180,41 @@ def run_one(args, budget: Budget, factor: str, fold: int, seed: int) -> dict:
     }
 
 
+def evaluate_one(args, budget: Budget, factor: str, fold: int, seed: int) -> dict:
+    """Score the baseline run of (fold, seed) on its validation fold with `factor`'s evaluate
+    settings; the baseline's result must exist (it runs first)."""
+    from weedseg.evaluate.evaluator import EvaluateConfig, run_evaluate
+
+    baseline = result_path(args.out, "baseline", fold, seed)
+    if not baseline.is_file():
+        raise SystemExit(f"{factor} scores the baseline runs: run the baseline first ({baseline})")
+    base = json.loads(baseline.read_text())
+    config = EvaluateConfig(
+        model=str(args.work / "baseline" / f"fold{fold}-s{seed}"), which="last",
+        data=str(args.work / "folds" / f"fold{fold}"), split="val",
+        out=str(args.work / factor / f"fold{fold}-s{seed}"), tile=budget.val_tile,
+        force=True, progress=False, **EVALUATION_FACTORS[factor],
+    )  # fmt: skip
+    began = time.perf_counter()
+    report = run_evaluate(config)
+    wall = time.perf_counter() - began
+    last = _scores({"step": base["val_last"]["step"], **report["metrics"]})
+    return (
+        base
+        | {
+            "factor": factor,
+            "change": EVALUATION_FACTORS[factor],
+            "val_last": last,
+            "val_best": None,
+            "curve": [last],
+            "wall_s": round(wall, 1),  # the evaluation only (the training is the baseline's)
+            "evaluate": {k: v for k, v in report["settings"].items() if k not in ("data", "out")},
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": "python benchmarks/recipe_ablation.py " + " ".join(sys.argv[1:]),
+        }
+    )
+
+
 def _train_stems(source: Path) -> list[str]:
     from weedseg.data.format import DatasetInfo
 
@@ -198,7 +243,8 @@ def run_all(args, budget: Budget, factors: list[str], folds: list[int], seeds: l
                 if target.is_file():
                     print(f"[skip] {target.name} exists")
                     continue
-                record = run_one(args, budget, factor, fold, seed)
+                run = evaluate_one if factor in EVALUATION_FACTORS else run_one
+                record = run(args, budget, factor, fold, seed)
                 write_atomic(target, json.dumps(record, indent=1) + "\n")
                 print(f"[done] {target.name}: val mIoU {record['val_last']['mIoU']:.4f}")
 
@@ -217,7 +263,7 @@ def summary(out: Path) -> str:
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(row["factor"], []).append(row)
-    order = [f for f in FACTORS if f in groups] + sorted(set(groups) - set(FACTORS))
+    order = [f for f in ALL_FACTORS if f in groups] + sorted(set(groups) - set(ALL_FACTORS))
     for factor in order:
         runs = groups[factor]
         deltas = [
@@ -249,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="converted CWFID (weedseg data convert cwfid)")
     parser.add_argument("--work", type=Path, help="run folders (outside the repository)")
-    parser.add_argument("--factors", help=f"comma-separated subset of {', '.join(FACTORS)}")
+    parser.add_argument("--factors", help=f"comma-separated subset of {', '.join(ALL_FACTORS)}")
     parser.add_argument("--folds", help=f"comma-separated subset of 0..{FOLDS - 1}")
     parser.add_argument("--seeds", help="comma-separated seeds (default 0,1)")
     parser.add_argument("--budget", help="YAML mapping overriding Budget fields, e.g. '{steps: 4}'")
@@ -259,10 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.summary:
         if args.data is None or args.work is None:
             parser.error("--data and --work are needed to run (or give --summary)")
-        factors = args.factors.split(",") if args.factors else list(FACTORS)
-        unknown = set(factors) - set(FACTORS)
+        factors = args.factors.split(",") if args.factors else ALL_FACTORS
+        unknown = set(factors) - set(ALL_FACTORS)
         if unknown:
-            parser.error(f"unknown factors {sorted(unknown)}; have {', '.join(FACTORS)}")
+            parser.error(f"unknown factors {sorted(unknown)}; have {', '.join(ALL_FACTORS)}")
         folds = [int(f) for f in args.folds.split(",")] if args.folds else list(range(FOLDS))
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(SEEDS)
         budget = Budget(**(yaml.safe_load(args.budget) if args.budget else {}))

@@ -45,30 +45,32 @@ def test_tiny_ablation_writes_one_result_per_run_resumes_and_summarises(tmp_path
     budget = "{arch: unet-resnet18-tiny, input_scale: 1.0, size: 32, batch: 2, steps: 2, "
     budget += "val_every: 2, val_tile: 128, workers: 0}"
     args = ["--data", str(info.root), "--work", str(tmp_path / "work"), "--out", str(results)]
-    args += ["--factors", "baseline,loss-lovasz,steps-x2", "--folds", "1", "--seeds", "0,1"]
+    factors = ("baseline", "loss-lovasz", "steps-x2", "tta-flip")
+    args += ["--factors", ",".join(factors), "--folds", "1", "--seeds", "0,1"]
     args += ["--budget", budget]
     assert ablation.main(args) == 0
 
     files = sorted(p.name for p in results.glob("*.json"))
     assert files == [
-        f"{factor}-fold1-s{seed}.json"
-        for factor in ("baseline", "loss-lovasz", "steps-x2")
-        for seed in (0, 1)
+        f"{factor}-fold1-s{seed}.json" for factor in sorted(factors) for seed in (0, 1)
     ]
     record = json.loads((results / "steps-x2-fold1-s1.json").read_text())
     assert record["change"] == {"steps": 4} and record["config"]["steps"] == 4
     assert [point["step"] for point in record["curve"]] == [2, 4]
     assert record["train_images"] + record["val_images"] == 8
     assert set(record["val_last"]["iou"]) == {"soil", "crop", "weed"}
+    flipped = json.loads((results / "tta-flip-fold1-s0.json").read_text())  # baseline, scored
+    assert flipped["evaluate"]["tta"] == "flip" and flipped["evaluate"]["split"] == "val"
+    assert flipped["val_last"]["step"] == 2 and flipped["config"]["loss"] == "ce+dice"
     fold = DatasetInfo.load(tmp_path / "work" / "folds" / "fold1")
     assert set(fold.splits) == {"train", "val"} and set(fold.images) == set(info.split("train"))
 
     capsys.readouterr()
     assert ablation.main(args) == 0  # everything is done: nothing runs again
     printed = capsys.readouterr().out
-    assert printed.count("[skip]") == 6
+    assert printed.count("[skip]") == 8
     table = [line for line in printed.splitlines() if line.startswith("| ")]
     assert table[0].startswith("| factor | change | runs | val mIoU | d mIoU vs baseline")
     rows = {line.split(" | ")[0].strip("| "): line for line in table[1:]}
-    assert set(rows) == {"baseline", "loss-lovasz", "steps-x2"}
+    assert set(rows) == set(factors)
     assert " | 2 | " in rows["loss-lovasz"] and "loss=lovasz" in rows["loss-lovasz"]
