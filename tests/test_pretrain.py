@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -327,3 +328,22 @@ def test_sparse_encoder_rezeroes_masked_positions_and_uses_visible_statistics():
     sparse.set_visible(None)
     dense = model.encoder(x)[2]
     assert dense[..., :8, :8].abs().max() > 0  # hooks idle: an ordinary dense encoder again
+
+
+def test_time_budget_is_split_over_the_paper_partitions(photos, tmp_path):
+    out, seconds = tmp_path / "run", 6.0
+    cfg = PretrainConfig(
+        images=str(photos), out=str(out), time=seconds, partitions=2, score_masks=1,
+        checkpoint_every=10**6, image_every=0, warmup=0.2, **TINY,
+    )  # fmt: skip
+    began = time.perf_counter()
+    result = pretrain(cfg, log=lambda m: None)
+    assert abs(time.perf_counter() - began - seconds) <= 0.1 * seconds
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    phases = [[line for line in lines if line["pretrain/phase"] == p] for p in (0, 1)]
+    assert all(len(phase) > 3 for phase in phases) and lines[-1]["step"] == result.steps
+    for phase in phases:  # each partition's LR cycle ends at its floor (min_lr_ratio x lr)
+        assert phase[-1]["pretrain/lr"] == pytest.approx(cfg.lr * cfg.min_lr_ratio)
+    # the first partition ends around half the budget (scoring the second is in its share)
+    assert phases[0][-1]["pretrain/time_s"] == pytest.approx(seconds / 2, abs=0.15 * seconds)
+    assert (out / "selection" / f"step_{phases[0][-1]['step']:06d}.npz").is_file()

@@ -23,6 +23,9 @@ import torch
 from weedseg.masking import easy_to_hard_share
 from weedseg.pretrain.config import PretrainConfig
 
+# a time-budgeted phase's length until its step time is measured (then refitted every step)
+UNFITTED_STEPS = 10**6
+
 
 @dataclass(frozen=True)
 class Phase:
@@ -56,7 +59,9 @@ def plan_phases(cfg: PretrainConfig, num_images: int, world_size: int = 1) -> li
         else [list(range(num_images))]
     )
     crops_per_step = cfg.batch * world_size
-    if cfg.steps > 0:
+    if cfg.time > 0:  # each phase ends when its share of the time is spent (refitted as it runs)
+        counts = [UNFITTED_STEPS] * len(groups)
+    elif cfg.steps > 0:
         base, extra = divmod(cfg.steps, len(groups))
         counts = [base + (1 if i < extra else 0) for i in range(len(groups))]
     else:

@@ -137,10 +137,8 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
         if budget is not None:  # this phase ends when its share of the budget is spent
             deadline = cfg.time * (phase.index + 1) / len(phases)
             last = shared_flag(budget.is_last(save_seconds, deadline), dist)
-            count = (
-                local + 1 if last else budget.fit(local + 1, phase.steps, save_seconds, deadline)
-            )
-            phases = resize_phase(phases, phase.index, count)
+            fitted = budget.fit(local + 1, phase.steps, save_seconds, deadline)
+            phases[:] = resize_phase(phases, phase.index, local + 1 if last else fitted)
             phase = phases[phase.index]
             budget.begin_step()
         if batches is None:
