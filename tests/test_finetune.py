@@ -14,8 +14,9 @@ from weedseg.defaults import LOSSES
 from weedseg.errors import WeedsegError
 from weedseg.finetune import trainer
 from weedseg.finetune.config import FinetuneConfig
+from weedseg.finetune.data import plan_data
 from weedseg.finetune.losses import build_loss, inverse_sqrt_weights
-from weedseg.finetune.trainer import init_model, plan_data, run_finetune
+from weedseg.finetune.trainer import init_model, run_finetune
 from weedseg.models import build_model, spec_from_name
 
 TINY = "unet-resnet18-tiny"

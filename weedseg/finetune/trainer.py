@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from weedseg.budget import TimeBudget
@@ -31,20 +30,20 @@ from weedseg.checkpoint import (
     unwrap,
 )
 from weedseg.data.format import DatasetInfo
-from weedseg.data.stats import class_pixel_counts, image_mean_std
+from weedseg.data.stats import image_mean_std
 from weedseg.defaults import DEFAULT_ARCH, LOSSES
 from weedseg.errors import WeedsegError
 from weedseg.evaluate.metrics import metrics_from_matrix
 from weedseg.evaluate.report import side_by_side
 from weedseg.finetune.config import FinetuneConfig
-from weedseg.finetune.engine import train_step, validate, warmup_cosine
-from weedseg.finetune.losses import CLASS_WEIGHTS, build_loss, inverse_sqrt_weights
+from weedseg.finetune.data import DataPlan, class_weights, plan_data, train_loader
+from weedseg.finetune.engine import train_step, validate
+from weedseg.finetune.length import StepPlan, ValidationReserve
+from weedseg.finetune.losses import CLASS_WEIGHTS, build_loss
 from weedseg.models import ModelSpec, build_model, class_head_prefixes, spec_from_name
 from weedseg.precision import TrainFormat, check_choice
 from weedseg.runs import (
-    EpochSampler,
     RunDir,
-    SeededSamples,
     close_distributed,
     init_distributed,
     prepare_model,
@@ -54,9 +53,6 @@ from weedseg.runs import (
     shared_flag,
 )
 from weedseg.tiling import SIZE_MULTIPLE
-
-HOLDOUT_SEED = 0  # the held-out validation share is the same for every run seed and arm
-NO_VALIDATION = "every train image trains, no validation, checkpoints/best is the last step"
 
 
 @dataclass
@@ -69,42 +65,6 @@ class FinetuneResult:
     best_step: int | None
     steps: int
     history: list[dict] = field(default_factory=list)  # one entry per validation
-
-
-@dataclass
-class DataPlan:
-    """Which images train and which validate, and why (logged and saved in the meta)."""
-
-    train: list[str]
-    val: list[str]
-    val_source: str
-
-
-def plan_data(info: DatasetInfo, config: FinetuneConfig) -> DataPlan:
-    """Train on the train split; validate on the val split, or on a held-out share of train, or
-    (`final`, or `val_share` 0 without a val split) on nothing."""
-    train = info.splits.get(config.train_split) or []
-    if not train:
-        raise WeedsegError(f"{info.root}: split {config.train_split!r} is missing or empty")
-    if config.final:
-        return DataPlan(list(train), [], f"none (--final): {NO_VALIDATION}")
-    val = info.splits.get(config.val_split) or []
-    if val:
-        return DataPlan(list(train), list(val), f"split {config.val_split!r}")
-    if config.val_share == 0:
-        return DataPlan(
-            list(train), [], f"none (no {config.val_split!r} split, --val-share 0): {NO_VALIDATION}"
-        )
-    if len(train) < 2:
-        raise WeedsegError(f"{info.root}: no {config.val_split!r} split and one train image only")
-    count = min(len(train) - 1, max(1, round(config.val_share * len(train))))
-    order = np.random.default_rng(HOLDOUT_SEED).permutation(len(train))
-    held = {train[i] for i in order[:count]}
-    source = (
-        f"no {config.val_split!r} split: {count} of {len(train)} train images held out "
-        f"({config.val_share:.0%}, fixed seed {HOLDOUT_SEED})"
-    )
-    return DataPlan([s for s in train if s not in held], [s for s in train if s in held], source)
 
 
 def init_model(
@@ -148,43 +108,6 @@ def init_model(
         "step": meta.get("step"),
     }
     return model, spec, info
-
-
-def train_loader(
-    info: DatasetInfo, stems: Sequence[str], config: FinetuneConfig, rank: int, world_size: int
-) -> tuple[torch.utils.data.DataLoader, EpochSampler]:
-    """Endless shuffled batches of augmented crops; the sampler can be repositioned to resume."""
-    from weedseg.data.loaders import LabeledDataset
-    from weedseg.data.photo_cache import GIB, PhotoCache, cache_folder
-
-    cache = None
-    if config.cache_gb > 0:
-        folder = cache_folder(config.out, config.cache_dir)
-        cache = PhotoCache(folder, int(config.cache_gb * GIB), scale=config.input_scale)
-    dataset = LabeledDataset(
-        info,
-        list(stems),
-        size=config.size,
-        train=True,
-        scale=config.crop_scale,
-        seed=config.seed,
-        input_scale=config.input_scale,
-        cache=cache,
-        rare_share=config.rare_share,
-        color_jitter=config.color_jitter,
-        crop_ratio=config.crop_ratio,
-    )
-    sampler = EpochSampler(len(dataset), seed=config.seed, rank=rank, world_size=world_size)
-    loader = torch.utils.data.DataLoader(
-        SeededSamples(dataset),
-        batch_size=config.batch,
-        sampler=sampler,
-        num_workers=config.workers,
-        persistent_workers=config.workers > 0,
-        pin_memory=torch.cuda.is_available(),
-        drop_last=True,
-    )
-    return loader, sampler
 
 
 def check_config(config: FinetuneConfig) -> None:
@@ -245,20 +168,6 @@ class Session:
     fmt: TrainFormat  # precision and memory format
 
 
-@dataclass
-class StepPlan:
-    """Total steps and warm-up of the LR schedule; under `--time` refitted as steps are timed."""
-
-    total: int
-    warmup: int
-    fitted: bool = False  # True under --time
-
-    def factor(self, step: int) -> float:
-        """LR multiplier at `step` (warm-up then cosine to 0 at `total`)."""
-        warmup = min(self.warmup, max(1, self.total // 10)) if self.fitted else self.warmup
-        return warmup_cosine(step, self.total, warmup)
-
-
 def _run(config: FinetuneConfig, dist, log: Callable[[str], None]) -> FinetuneResult:
     device = resolve_device(config.device, dist)
     seed_everything(config.seed)
@@ -314,7 +223,7 @@ def _prepare(
     else:
         model, spec, init = init_model(config, len(info.classes), log)
         mean, std = init.get("mean"), init.get("std")
-        weights = _class_weights(info, plan, config, log)
+        weights = class_weights(info, plan, config, log)
     if not (mean and std):
         stats = image_mean_std([info.image_path(x) for x in plan.train])
         mean, std = ([round(v, 6) for v in values] for values in stats)
@@ -352,20 +261,6 @@ def _prepare(
     return Session(info, plan, model, spec, meta, loss_fn, optimizer, scheduler, length, fmt)
 
 
-def _class_weights(
-    info: DatasetInfo, plan: DataPlan, config: FinetuneConfig, log
-) -> list[float] | None:
-    """Cross-entropy class weights from the train masks (`auto`), or None."""
-    if config.class_weights == "none":
-        return None
-    counts = class_pixel_counts(info, plan.train)
-    weights = [round(float(w), 4) for w in inverse_sqrt_weights(counts)]
-    total = max(int(counts.sum()), 1)
-    shares = [f"{name} {n / total:.2%}" for name, n in zip(info.class_names, counts, strict=True)]
-    log(f"class weights (1/sqrt pixel frequency): {weights}; pixel shares {', '.join(shares)}")
-    return weights
-
-
 def _train(
     s: Session,
     run: RunDir,
@@ -385,7 +280,7 @@ def _train(
     batches = iter(loader)
     history: list[dict] = []
     best_step = None
-    reserve = ValidationReserve(s, config) if budget else None
+    reserve = ValidationReserve(s.info, s.plan.val, config) if budget else None
     s.model.train()
     bar = run.progress(total=None if budget else s.length.total, initial=start, desc="finetune")
     step = start
@@ -460,43 +355,6 @@ def _checkpoint(
     if dist.distributed:
         torch.distributed.barrier()
     return better
-
-
-# the least a validation with its checkpoint writes is assumed to take before one is measured
-MIN_VALIDATION_S = 0.5
-
-
-class ValidationReserve:
-    """Time to set aside under --time for validations (with their saves): the final one, and
-    the periodic ones (every `val_every` steps) spread over the steps.
-
-    Until one is measured, a validation is estimated from the training speed: the validation
-    pixels at the training cost per pixel (a forward pass is about a third of a training step,
-    tiles overlap by ~30%: the estimate carries a ~2x margin).
-    """
-
-    def __init__(self, s: Session, config: FinetuneConfig):
-        from PIL import Image
-
-        scale = (config.val_scale * config.input_scale) ** 2
-        pixels = 0
-        for stem in s.plan.val:
-            with Image.open(s.info.image_path(stem)) as image:
-                pixels += image.size[0] * image.size[1] * scale
-        self.pixels_per_step = config.batch * config.size**2
-        self.val_pixels = pixels
-        self.val_every = config.val_every
-        self.measured: float | None = None
-
-    def observe(self, seconds: float) -> None:
-        self.measured = seconds  # the latest: the first carries one-off set-up costs
-
-    def seconds(self, budget: TimeBudget) -> tuple[float, float]:
-        """(seconds for the final validation, periodic validation seconds per step)."""
-        per_step = budget.step_seconds or 0.0
-        estimate = max(self.val_pixels / self.pixels_per_step * per_step, MIN_VALIDATION_S)
-        one = self.measured or estimate
-        return one, one / self.val_every
 
 
 def _validate(

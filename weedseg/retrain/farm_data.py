@@ -13,7 +13,7 @@ from weedseg.classes import ClassInfo
 from weedseg.data.format import DATASET_FILE, DatasetInfo
 from weedseg.errors import WeedsegError
 from weedseg.finetune.config import FinetuneConfig
-from weedseg.finetune.trainer import plan_data
+from weedseg.finetune.data import plan_data
 from weedseg.labels import import_labels, parse_rename
 from weedseg.retrain.config import RetrainConfig
 
