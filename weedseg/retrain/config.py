@@ -63,7 +63,7 @@ class RetrainConfig:
     precision: str = "auto"  # training precision and memory format (weedseg.precision)
     memory_format: str = "auto"
     cache_gb: float = 8.0  # decoded-photo cache limit in GiB (0: none)
-    cache_dir: str = ""  # "" = each stage's RUN/cache/photos
+    cache_dir: str = ""  # "" = OUT/cache/photos, shared by the two training stages
     resume: bool = False
 
     def __post_init__(self) -> None:

@@ -157,7 +157,7 @@ def _pretrain(cfg: RetrainConfig, base: BaseModel, out: Path, photos: int, log) 
         precision=cfg.precision,
         memory_format=cfg.memory_format,
         cache_gb=cfg.cache_gb,
-        cache_dir=cfg.cache_dir,
+        cache_dir=cfg.cache_dir or str(out / "cache" / "photos"),  # both stages share it
         image_every=max(steps // 4, 1),
         checkpoint_every=max(steps // 10, 1),
         resume=_fresh_or_resumable(run),
@@ -225,7 +225,7 @@ def _finetune(cfg: RetrainConfig, base: BaseModel, out: Path, pretrain: dict, lo
         precision=cfg.precision,
         memory_format=cfg.memory_format,
         cache_gb=cfg.cache_gb,
-        cache_dir=cfg.cache_dir,
+        cache_dir=cfg.cache_dir or str(out / "cache" / "photos"),  # both stages share it
         resume=resume,
     )
     result = run_finetune(fcfg, log=log)
