@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from weedseg.export.images import synthetic_images
+from weedseg.export.onnx_export import DeployModel, OnnxOptions, export_onnx, model_input
+from weedseg.export.quantize import INT8_TARGETS, cpu_speed, quantize_int8
 
-from export.images import synthetic_images
-from export.onnx_export import DeployModel, OnnxOptions, export_onnx, model_input
-from export.quantize import INT8_TARGETS, cpu_speed, quantize_int8
 from weedseg.models import build_model
 
 MEAN, STD = (0.3, 0.3, 0.3), (0.1, 0.1, 0.1)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from weedseg.export.onnx_export import DeployModel, OnnxOptions, export_onnx
 
-from export.onnx_export import DeployModel, OnnxOptions, export_onnx
 from weedseg.models import build_model
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)

@@ -3,7 +3,7 @@
 Three measurements, ONNX Runtime CPU EP, one thread count:
 1. the ceiling: a 2048^3 GEMM as float32 MatMul and as uint8 x int8 MatMulInteger (the kernel
    family QLinearConv's dense convolutions use), best of 5 runs each;
-2. per model preset (random weights, 512x512, batch 1): FP32 and `export.quantize.quantize_int8`
+2. per model preset (random weights, 512x512, batch 1): FP32 and `weedseg.export.quantize.quantize_int8`
    INT8 (CPU target, synthetic calibration: speed only), interleaved medians and the ratio;
 3. each graph's time by operator type (ONNX Runtime's profiler), the top `--top` types.
 
@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+from weedseg.export.images import synthetic_images
+from weedseg.export.onnx_export import OnnxOptions, export_onnx, model_input
+from weedseg.export.quantize import quantize_int8
 
-from export.images import synthetic_images
-from export.onnx_export import OnnxOptions, export_onnx, model_input
-from export.quantize import quantize_int8
 from weedseg.bench.subjects import PRESET_PREFIX, load_subject
 from weedseg.infer.predictor import NO_SPINNING
 from weedseg.models import count_gflops

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from weedseg.export.onnx_export import DeployModel, OnnxOptions, export_onnx
+from weedseg.export.verify import cpu_session
 
-from export.onnx_export import DeployModel, OnnxOptions, export_onnx
-from export.verify import cpu_session
 from weedseg.defaults import DEFAULT_ARCH
 from weedseg.models import build_model
 

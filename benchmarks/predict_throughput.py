@@ -30,8 +30,8 @@ CWFID_SIZE = (966, 1296)  # height, width
 def export_preset(preset: str, root: Path, layout: str, tile: int) -> Path:
     """A bundle with a randomly initialised preset model (uses torch; only for this benchmark)."""
     import torch
+    from weedseg.export.onnx_export import DeployModel, OnnxOptions, export_onnx
 
-    from export.onnx_export import DeployModel, OnnxOptions, export_onnx
     from weedseg.bundle import InputSpec, Manifest, TileSpec, write_manifest
     from weedseg.classes import DEFAULT_CLASSES
     from weedseg.models import build_model, spec_from_name

@@ -75,6 +75,8 @@ FACTORS: dict[str, dict] = {
     "zoom-whole": {"crop_scale": (0.25, 1.0)},
     "aspect-1": {"crop_ratio": (1.0, 1.0)},  # no aspect jitter (default 3/4 to 4/3)
     "colour-jitter-off": {"color_jitter": False},  # CWFID photos have R == B
+    # the throwaway script's sampler all at once: plain crops at zoom ~1, square, flips only
+    "plain-sampler": {"crop_scale": (0.11, 0.125), "crop_ratio": (1.0, 1.0), "color_jitter": False},
     "class-weights-none": {"class_weights": "none"},
     "rare-share-0.3": {"rare_share": 0.3},
     "rare-share-0.6": {"rare_share": 0.6},

@@ -357,7 +357,7 @@ def shown_arguments(argv: list[str]) -> str:
 
 def read_image_bytes(data: bytes) -> np.ndarray:
     """Decode the frame exactly as the server does."""
-    from service.uploads import decode
+    from weedseg.service.uploads import decode
 
     return decode(data, max_pixels=FRAME_SIZE[0] * FRAME_SIZE[1])
 

@@ -69,7 +69,7 @@ def start_server(
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
     if bare_uvicorn:
         env["WEEDSEG_BUNDLE"] = str(bundle)
-        command = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
+        command = [sys.executable, "-m", "uvicorn", "weedseg.service.app:create_app", "--factory"]
     else:
         command = [sys.executable, "-m", "weedseg", "serve", "--model", str(bundle)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]

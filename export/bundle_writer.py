@@ -6,7 +6,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from export.onnx_export import OnnxOptions
+from weedseg.export.onnx_export import OnnxOptions
+
 from weedseg import __version__
 from weedseg.bundle import ClassEntry, InputSpec, Manifest, TileSpec
 from weedseg.errors import WeedsegError

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from export.trt_compat import check_model, load_ops_table, profile_for
+from weedseg.export.trt_compat import check_model, load_ops_table, profile_for
+
 from weedseg.bundle import Manifest, load_bundle
 
 

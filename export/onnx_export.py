@@ -5,7 +5,7 @@ Identity removal). The torch.export-based ("dynamo") exporter gave a tidier grap
 U-Net, but on a MobileNetV3 U-Net with dynamic H/W it took 113-330 s (symbolic shapes through
 timm's TF-"same" padding) against 1.3 s, and could not convert down to opset 17 (it stayed at 18).
 On the ResNet-18 U-Net both gave identical class maps in ONNX Runtime. Every operator of the
-chosen graph is on TensorRT's supported list (`export.trt_compat` checks it on each export).
+chosen graph is on TensorRT's supported list (`weedseg.export.trt_compat` checks it on each export).
 """
 
 from __future__ import annotations

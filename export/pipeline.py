@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from export.bundle_writer import build_manifest, checkpoint_classes
-from export.check import compatibility_report, compatibility_summary
-from export.config import ExportConfig
-from export.images import (
+from weedseg.export.bundle_writer import build_manifest, checkpoint_classes
+from weedseg.export.check import compatibility_report, compatibility_summary
+from weedseg.export.config import ExportConfig
+from weedseg.export.images import (
     ImageSource,
     calibration_tiles,
     evenly_spaced,
@@ -24,8 +23,14 @@ from export.images import (
     read_labeled,
     synthetic_images,
 )
-from export.onnx_export import MAX_CLASSES, DeployModel, OnnxOptions, export_onnx, model_input
-from export.quantize import (
+from weedseg.export.onnx_export import (
+    MAX_CLASSES,
+    DeployModel,
+    OnnxOptions,
+    export_onnx,
+    model_input,
+)
+from weedseg.export.quantize import (
     DEFAULT_CALIBRATION_IMAGES,
     class_map_agreement,
     cpu_speed,
@@ -33,9 +38,10 @@ from export.quantize import (
     require_calibration_count,
     tiled_miou,
 )
-from export.tensorrt import PRECISIONS, EngineRequest, build_engine, import_tensorrt
-from export.trt_compat import profile_for
-from export.verify import require_agreement, verify_onnx
+from weedseg.export.tensorrt import PRECISIONS, EngineRequest, build_engine, import_tensorrt
+from weedseg.export.trt_compat import profile_for
+from weedseg.export.verify import require_agreement, verify_onnx
+
 from weedseg.atomic import atomic_dir
 from weedseg.bundle import Manifest, load_bundle, write_manifest
 from weedseg.errors import WeedsegError

@@ -26,9 +26,9 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
+from weedseg.export.onnx_export import model_input
+from weedseg.export.verify import batches, cpu_session
 
-from export.onnx_export import model_input
-from export.verify import batches, cpu_session
 from weedseg.errors import WeedsegError
 from weedseg.evaluate.metrics import ConfusionMatrix
 from weedseg.tiling import pad_image, predict_scaled

@@ -18,7 +18,7 @@ from weedseg.atomic import write_atomic
 from weedseg.errors import WeedsegError
 
 if TYPE_CHECKING:  # trt_compat needs onnx, which a Jetson runtime may not have
-    from export.trt_compat import ProfileShapes
+    from weedseg.export.trt_compat import ProfileShapes
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_WORKSPACE_MB = 2048

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from weedseg.export.onnx_export import DeployModel
 
-from export.onnx_export import DeployModel
 from weedseg.errors import WeedsegError
 from weedseg.infer.predictor import NO_SPINNING
 

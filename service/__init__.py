@@ -1,6 +1,6 @@
 """weedseg HTTP service for field robots: FastAPI app, micro-batching, metrics; torch-free."""
 
-from service.app import create_app
-from service.settings import Settings
+from weedseg.service.app import create_app
+from weedseg.service.settings import Settings
 
 __all__ = ["Settings", "create_app"]

@@ -11,14 +11,14 @@ import cv2
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from PIL import Image
+from weedseg.service.batcher import MicroBatcher
+from weedseg.service.errors import install_error_handlers
+from weedseg.service.inflight import InFlightLimiter
+from weedseg.service.loading import load_handle
+from weedseg.service.metrics import Metrics, MetricsMiddleware
+from weedseg.service.routes import admin, health, lanes, metrics, model, page, segment
+from weedseg.service.settings import Settings
 
-from service.batcher import MicroBatcher
-from service.errors import install_error_handlers
-from service.inflight import InFlightLimiter
-from service.loading import load_handle
-from service.metrics import Metrics, MetricsMiddleware
-from service.routes import admin, health, lanes, metrics, model, page, segment
-from service.settings import Settings
 from weedseg import __version__
 
 log = logging.getLogger("weedseg.service")

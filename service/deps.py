@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-
-from service.batcher import MicroBatcher, ModelHandle
-from service.errors import forbidden, not_ready, unauthorized
-from service.inflight import InFlightLimiter, Ticket
-from service.metrics import Metrics
-from service.settings import Settings
+from weedseg.service.batcher import MicroBatcher, ModelHandle
+from weedseg.service.errors import forbidden, not_ready, unauthorized
+from weedseg.service.inflight import InFlightLimiter, Ticket
+from weedseg.service.metrics import Metrics
+from weedseg.service.settings import Settings
 
 
 def get_settings(request: Request) -> Settings:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from service.errors import overloaded
+from weedseg.service.errors import overloaded
 
 T = TypeVar("T")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.batcher import ModelHandle
-from service.settings import Settings
+from weedseg.service.batcher import ModelHandle
+from weedseg.service.settings import Settings
 
 
 def model_version(manifest) -> str:

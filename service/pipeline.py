@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from starlette.requests import Request
+from weedseg.service import uploads
+from weedseg.service.batcher import BatchResult, MicroBatcher, QueueFullError
+from weedseg.service.errors import ApiError, not_ready, overloaded
+from weedseg.service.inflight import Ticket
+from weedseg.service.settings import Settings
 
-from service import uploads
-from service.batcher import BatchResult, MicroBatcher, QueueFullError
-from service.errors import ApiError, not_ready, overloaded
-from service.inflight import Ticket
-from service.settings import Settings
 from weedseg.errors import WeedsegError
 
 

@@ -15,8 +15,14 @@ import numpy as np
 from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
+from weedseg.service.errors import (
+    ApiError,
+    bad_image,
+    body_too_large,
+    too_many_pixels,
+    unsupported_type,
+)
 
-from service.errors import ApiError, bad_image, body_too_large, too_many_pixels, unsupported_type
 from weedseg.imageio import ImageReadError, decode_image, to_rgb8
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/tiff", "image/webp")

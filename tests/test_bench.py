@@ -140,7 +140,8 @@ def _tiny_checkpoint(tmp_path):
 
 
 def test_bench_checkpoint_and_static_bundle(tmp_path):
-    from export.onnx_export import DeployModel, OnnxOptions, export_onnx
+    from weedseg.export.onnx_export import DeployModel, OnnxOptions, export_onnx
+
     from weedseg.bundle import InputSpec, Manifest, TileSpec, write_manifest
     from weedseg.checkpoint import load_checkpoint
     from weedseg.classes import DEFAULT_CLASSES
@@ -187,8 +188,9 @@ def test_fp32_peak_counts_numpy_only_when_every_core_is_used(monkeypatch):
 
 def test_timed_onnx_sessions_do_not_spin_while_another_runs(tmp_path):
     """Backends take turns: an idle ONNX Runtime pool that busy-waits steals the next's cores."""
-    from export.onnx_export import DeployModel, OnnxOptions, export_onnx
-    from export.verify import cpu_session
+    from weedseg.export.onnx_export import DeployModel, OnnxOptions, export_onnx
+    from weedseg.export.verify import cpu_session
+
     from weedseg.bench.backends import _ort_session
     from weedseg.infer.predictor import NO_SPINNING
     from weedseg.models import build_model

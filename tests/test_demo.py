@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+from weedseg.service.settings import Settings
 
-from service.settings import Settings
 from weedseg.cli import main
 from weedseg.commands.demo import STAGES
 from weedseg.imageio import read_image

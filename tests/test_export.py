@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from weedseg.export import pipeline
+from weedseg.export.onnx_export import DeployModel
 
-from export import pipeline
-from export.onnx_export import DeployModel
 from weedseg.bundle import (
     MANIFEST_FILE,
     BundleError,

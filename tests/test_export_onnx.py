@@ -8,9 +8,9 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from weedseg.export.onnx_export import DeployModel, OnnxOptions, export_onnx, model_input
+from weedseg.export.verify import cpu_session, verify_onnx
 
-from export.onnx_export import DeployModel, OnnxOptions, export_onnx, model_input
-from export.verify import cpu_session, verify_onnx
 from weedseg.errors import WeedsegError
 from weedseg.models import build_model
 

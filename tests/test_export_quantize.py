@@ -10,10 +10,10 @@ import pytest
 import torch
 from labeled_datasets import write_colour_dataset
 from onnx import TensorProto, helper, numpy_helper
+from weedseg.export.pipeline import int8_summary
+from weedseg.export.quantize import quantize_int8
+from weedseg.export.trt_compat import check_model, profile_for
 
-from export.pipeline import int8_summary
-from export.quantize import quantize_int8
-from export.trt_compat import check_model, profile_for
 from weedseg.bundle import load_bundle
 from weedseg.checkpoint import save_checkpoint
 from weedseg.classes import DEFAULT_CLASSES

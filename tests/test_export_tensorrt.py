@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from weedseg.export.tensorrt import check_engine_entry, engine_file_name
+from weedseg.export.trt_compat import profile_for
 
-from export.tensorrt import check_engine_entry, engine_file_name
-from export.trt_compat import profile_for
 from weedseg.bundle import InputSpec
 from weedseg.errors import WeedsegError
 

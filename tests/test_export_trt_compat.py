@@ -8,9 +8,9 @@ import onnx
 import pytest
 import torch
 from onnx import TensorProto, helper
+from weedseg.export.onnx_export import DeployModel, OnnxOptions, export_onnx
+from weedseg.export.trt_compat import check_model, load_ops_table, profile_for
 
-from export.onnx_export import DeployModel, OnnxOptions, export_onnx
-from export.trt_compat import check_model, load_ops_table, profile_for
 from weedseg.bundle import InputSpec
 from weedseg.defaults import DEFAULT_ARCH
 from weedseg.models import build_model

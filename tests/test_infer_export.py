@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-pipeline = pytest.importorskip("export.pipeline")
+pipeline = pytest.importorskip("weedseg.export.pipeline")
 
 from bundles import field_image  # noqa: E402
+from weedseg.export.config import ExportConfig  # noqa: E402
 
-from export.config import ExportConfig  # noqa: E402
 from weedseg.checkpoint import save_checkpoint  # noqa: E402
 from weedseg.classes import DEFAULT_CLASSES  # noqa: E402
 from weedseg.infer import Predictor  # noqa: E402

@@ -16,9 +16,9 @@ import pytest
 from bundles import build_colour_bundle, field_image
 from fastapi.testclient import TestClient
 from PIL import Image
+from weedseg.service import Settings, create_app
+from weedseg.service.batcher import MicroBatcher, ModelHandle
 
-from service import Settings, create_app
-from service.batcher import MicroBatcher, ModelHandle
 from weedseg.bundle import load_bundle
 from weedseg.errors import WeedsegError
 from weedseg.imageio import encode_image

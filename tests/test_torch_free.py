@@ -28,8 +28,8 @@ TORCH_FREE_MODULES = [
     "weedseg.predict.geo",
     "weedseg.predict.ray_runner",
     "weedseg.commands.predict",
-    "service",
-    "service.app",
+    "weedseg.service",
+    "weedseg.service.app",
     "weedseg.client",
     "weedseg.commands.serve",
 ]

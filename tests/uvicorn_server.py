@@ -21,10 +21,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(settings_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start uvicorn on `service.app:create_app` with WEEDSEG_* settings; wait for /readyz."""
+    """Start uvicorn on `weedseg.service.app:create_app` with WEEDSEG_* settings; wait for /readyz."""
     port = free_port()
     env = {**os.environ, "WEEDSEG_PROVIDERS": "cpu", "OMP_NUM_THREADS": "1", **settings_env}
-    command = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
+    command = [sys.executable, "-m", "uvicorn", "weedseg.service.app:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"

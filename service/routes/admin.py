@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Request
-
-from service.deps import BatcherDep, MetricsDep, SettingsDep, require_admin_key
-from service.errors import ApiError, bad_parameter
-from service.loading import load_handle
-from service.schemas import ErrorBody, ReloadRequest, ReloadResponse
-from service.settings import Settings
+from weedseg.service.deps import BatcherDep, MetricsDep, SettingsDep, require_admin_key
+from weedseg.service.errors import ApiError, bad_parameter
+from weedseg.service.loading import load_handle
+from weedseg.service.schemas import ErrorBody, ReloadRequest, ReloadResponse
+from weedseg.service.settings import Settings
 
 router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key)])
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-
-from service.deps import BatcherDep, SettingsDep, is_authenticated
-from service.errors import not_ready
-from service.schemas import ErrorBody, Health
+from weedseg.service.deps import BatcherDep, SettingsDep, is_authenticated
+from weedseg.service.errors import not_ready
+from weedseg.service.schemas import ErrorBody, Health
 
 router = APIRouter(tags=["health"])
 

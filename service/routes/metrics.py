@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from service.deps import MetricsDep
+from weedseg.service.deps import MetricsDep
 
 router = APIRouter(tags=["health"])
 

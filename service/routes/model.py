@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-
-from service.deps import HandleDep, SettingsDep, is_authenticated, require_api_key
-from service.schemas import ErrorBody, ModelOut
+from weedseg.service.deps import HandleDep, SettingsDep, is_authenticated, require_api_key
+from weedseg.service.schemas import ErrorBody, ModelOut
 
 # What a client without a key sees of the manifest: what the model is and takes. Provenance,
 # export verification, INT8 calibration and engine entries name folders on the build machine.

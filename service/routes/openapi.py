@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.schemas import ErrorBody
-from service.uploads import IMAGE_TYPES
+from weedseg.service.schemas import ErrorBody
+from weedseg.service.uploads import IMAGE_TYPES
 
 # The body is streamed and size-checked by hand, so FastAPI cannot infer it: describe it here.
 IMAGE_BODY: dict[str, Any] = {

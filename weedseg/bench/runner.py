@@ -31,9 +31,9 @@ ROUND_RUNS = 5  # timed runs of one backend before the next one takes a turn
 
 def export_graphs(subject: Subject, config: BenchConfig, workdir: Path) -> None:
     """Give a subject without a bundle its ONNX graphs: FP32 (dynamic) and, if asked, INT8."""
-    from export.images import synthetic_images
-    from export.onnx_export import OnnxOptions, export_onnx, model_input
-    from export.quantize import quantize_int8
+    from weedseg.export.images import synthetic_images
+    from weedseg.export.onnx_export import OnnxOptions, export_onnx, model_input
+    from weedseg.export.quantize import quantize_int8
 
     if subject.onnx is not None:
         return
@@ -82,7 +82,7 @@ def export_raw_onnx(subject: Subject, path: Path, options) -> None:
     import onnx
     import torch
 
-    from export.onnx_export import example_input
+    from weedseg.export.onnx_export import example_input
 
     example = example_input("NHWC", 1, options.height, options.width)
     deploy = subject.deploy()
@@ -106,8 +106,8 @@ def export_raw_onnx(subject: Subject, path: Path, options) -> None:
 
 
 def _case_inputs(subject: Subject, batch: int, size: int) -> np.ndarray:
-    from export.images import synthetic_images
-    from export.onnx_export import model_input
+    from weedseg.export.images import synthetic_images
+    from weedseg.export.onnx_export import model_input
 
     images = np.stack(synthetic_images(batch, size, size, seed=1))  # [B, H, W, 3] uint8
     return model_input(images, subject.layout, subject.mean, subject.std)

@@ -44,7 +44,7 @@ class Subject:
 
     def deploy(self) -> nn.Module:
         """The network as a bundle computes it: normalise -> network -> (labels, probs)."""
-        from export.onnx_export import DeployModel
+        from weedseg.export.onnx_export import DeployModel
 
         if self.head == "raw":
             return RawDeploy(self.network, self.mean, self.std).eval()

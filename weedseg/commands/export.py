@@ -92,14 +92,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from export.config import DEFAULT_TIMING_CACHE, ExportConfig
     from weedseg.bundle import MANIFEST_FILE
     from weedseg.errors import WeedsegError
+    from weedseg.export.config import DEFAULT_TIMING_CACHE, ExportConfig
 
     if (Path(args.source) / MANIFEST_FILE).is_file() and args.out is None:
         if not args.check:
             raise WeedsegError(f"{args.source} is a bundle: add --check to check it")
-        from export.check import check_bundle
+        from weedseg.export.check import check_bundle
 
         return check_bundle(args.source)
     if args.out is None:
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
     )
     print("export:", ", ".join(f"{k}={v}" for k, v in config.to_dict().items()))
-    from export.pipeline import export_bundle
+    from weedseg.export.pipeline import export_bundle
 
     export_bundle(config)
     return 0

@@ -24,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service.settings import Settings
     from weedseg.bundle import load_bundle
+    from weedseg.service.settings import Settings
 
     load_bundle(args.model)  # a missing or damaged bundle is a one-line error, not a traceback
     overrides = {
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Admin keys: {len(settings.admin_keys) or 'none (model reload is off)'}")
     print(f"Page: http://{args.host}:{args.port}/  API docs: http://{args.host}:{args.port}/docs")
     uvicorn.run(
-        "service.app:create_app",
+        "weedseg.service.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,

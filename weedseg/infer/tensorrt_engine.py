@@ -1,7 +1,7 @@
 """Run a bundle's prebuilt TensorRT engine (`weedseg export --tensorrt`) without torch.
 
 Needs the `tensorrt` Python package and NVIDIA's `cuda-python` (device memory and streams).
-`export.tensorrt.load_engine` refuses an engine built by another TensorRT version or for
+`weedseg.export.tensorrt.load_engine` refuses an engine built by another TensorRT version or for
 another GPU, with the command that rebuilds it. `TensorRTSession` offers the part of
 `onnxruntime.InferenceSession` the Predictor uses, so tiling and batching stay the same.
 """
@@ -35,7 +35,7 @@ def engine_runtime_available() -> bool:
         return bool(
             importlib.util.find_spec("tensorrt")
             and has_cuda
-            and importlib.util.find_spec("export.tensorrt")
+            and importlib.util.find_spec("weedseg.export.tensorrt")
         )
     except ImportError:
         return False
@@ -162,7 +162,7 @@ class TensorRTSession:
 def open_engine_session(bundle: Bundle, precision: str) -> TensorRTSession:
     """Load the bundle's engine for `precision` on this GPU (refused with a rebuild hint if it
     was built elsewhere)."""
-    from export.tensorrt import load_engine
+    from weedseg.export.tensorrt import load_engine
 
     chosen = engine_precision(bundle, precision)
     if chosen is None:
