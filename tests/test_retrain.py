@@ -28,7 +28,7 @@ from weedseg.finetune.trainer import run_finetune
 from weedseg.imageio import encode_image, read_image
 from weedseg.registry.actions import promote, rollback
 from weedseg.registry.store import Registry
-from weedseg.retrain.base import resolve_base
+from weedseg.retrain.base_model import resolve_base
 from weedseg.retrain.config import RetrainConfig
 from weedseg.retrain.workflow import retrain
 

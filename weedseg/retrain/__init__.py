@@ -6,7 +6,7 @@
                                    base="runs/registry/versions/v0001", out="runs/retrain"))
     result.report["new"]["scores"]["mIoU"], result.bundle   # on the farm validation split
 
-Modules: `config` (the knobs and budgets), `base` (which weights and bundle the base is),
+Modules: `config` (the knobs and budgets), `base_model` (which weights and bundle the base is),
 `stages` (skip-if-done bookkeeping), `farm_data` (the training/validation dataset),
 `scoring` (base and new on the same split), `report` (report.md/json), `workflow` (the run).
 """

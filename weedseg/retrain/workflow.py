@@ -18,7 +18,7 @@ from weedseg.errors import WeedsegError
 from weedseg.evaluate.metrics import json_number
 from weedseg.imageio import read_image, read_mask, write_image
 from weedseg.resume_flags import WHERE_IT_RUNS
-from weedseg.retrain.base import BaseModel, resolve_base
+from weedseg.retrain.base_model import BaseModel, resolve_base
 from weedseg.retrain.config import RetrainConfig
 from weedseg.retrain.farm_data import build_training_set, farm_labels
 from weedseg.retrain.report import comparison_panel, pick_overlay_stems, write_report
