@@ -31,7 +31,8 @@ from torch.utils.tensorboard import SummaryWriter  # noqa: F401 (imported once, 
 import weedseg.checkpoint
 from weedseg.checkpoint import load_tensors
 from weedseg.models import ModelSpec, build_model
-from weedseg.runs import RunDir, seed_everything
+from weedseg.run_dir import RunDir
+from weedseg.seeding import seed_everything
 
 STEPS = 60
 SPEC = ModelSpec("unet", "tu-mobilenetv3_small_050", (16, 8, 8, 8, 8))  # 1.3 MB of weights

@@ -230,7 +230,7 @@ def _share_with_crop(dataset: LabeledDataset, samples: int) -> float:
     """Share of `samples` seeded training crops holding at least one crop pixel."""
     hits = 0
     for seed in range(samples):
-        torch.manual_seed(seed)  # as weedseg.runs.SeededSamples does before each item
+        torch.manual_seed(seed)  # as weedseg.seeding.SeededSamples does before each item
         hits += bool((dataset[seed % len(dataset)]["mask"] == 1).any())
     return hits / samples
 

@@ -209,7 +209,7 @@ def test_cli_flags_override_config_file_and_resume_keeps_the_recipe(tmp_path):
 
 KILL_AFTER_LOGGING_STEP_3 = """
 import os, signal, sys
-from weedseg.runs import RunDir
+from weedseg.run_dir import RunDir
 log = RunDir.log
 def log_then_die(self, step, metrics):
     log(self, step, metrics)

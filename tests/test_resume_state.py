@@ -17,7 +17,8 @@ from weedseg.bundle import sha256_file
 from weedseg.checkpoint import load_tensors, save_checkpoint
 from weedseg.errors import WeedsegError
 from weedseg.models import ModelSpec, build_model
-from weedseg.runs import RunDir, rng_state
+from weedseg.run_dir import RunDir
+from weedseg.seeding import rng_state
 
 torch.set_num_threads(1)
 SPEC = ModelSpec("unet", "tu-mobilenetv3_small_050", (16, 8, 8, 8, 8))

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from weedseg.defaults import MEMORY_FORMATS, PRECISIONS
+from weedseg.distributed import DistInfo, shared_object
 from weedseg.errors import WeedsegError
 
 # auto picks bf16 only when it is this much faster than float32: a smaller gain is within the
@@ -148,6 +149,31 @@ def choose_format(
         reason = "measured; float32: no native bf16 on this CPU"
     speed, layout = fastest[chosen]
     return TrainFormat(chosen, layout, f"{reason}; {speed:.1f} img/s")
+
+
+def resolve_train_format(
+    config: Any,
+    model: nn.Module,
+    device: torch.device,
+    dist: DistInfo,
+    input_shape: tuple[int, int, int, int],
+    log: Callable[[str], None],
+) -> TrainFormat:
+    """The run's precision and memory format: the saved choice of a resumed run (set in its
+    config's `train_format`), else `config.precision` / `config.memory_format` resolved by
+    `choose_format` on rank 0 and shared with every rank. Stored back into `config`."""
+    if config.train_format:
+        fmt = TrainFormat.from_dict(config.train_format)
+    else:
+        fmt = None
+        if dist.is_main:
+            fmt = choose_format(
+                config.precision, config.memory_format, model, device, input_shape, log
+            )
+        fmt = shared_object(fmt, dist)
+    config.train_format = fmt.to_dict()
+    log(f"training in {fmt}")
+    return fmt
 
 
 def images_per_second(

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from weedseg.pretrain import pretrain
-    from weedseg.runs import to_plain
+    from weedseg.run_dir import to_plain
 
     cfg = build_config(args)
     if os.environ.get("RANK", "0") == "0":

@@ -209,7 +209,7 @@ def run_evaluate(config: EvaluateConfig) -> dict:
     check_config(config)
     from weedseg.atomic import atomic_dir
     from weedseg.checkpoint import load_checkpoint
-    from weedseg.runs import resolve_device
+    from weedseg.distributed import resolve_device
 
     info = DatasetInfo.load(config.data)
     stems = info.splits.get(config.split)

@@ -13,7 +13,7 @@ from weedseg.data.stats import class_pixel_counts
 from weedseg.errors import WeedsegError
 from weedseg.finetune.config import FinetuneConfig
 from weedseg.finetune.losses import inverse_sqrt_weights
-from weedseg.runs import EpochSampler, SeededSamples
+from weedseg.seeding import EpochSampler, SeededSamples
 
 HOLDOUT_SEED = 0  # the held-out validation share is the same for every run seed and arm
 NO_VALIDATION = "every train image trains, no validation, checkpoints/best is the last step"

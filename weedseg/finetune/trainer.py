@@ -3,7 +3,7 @@
     result = run_finetune(FinetuneConfig(data="data/cwfid", out="runs/ft", init="runs/pre"))
     result.best_miou, result.best_checkpoint      # checkpoints/best, chosen by val mIoU
 
-The run folder follows `weedseg.runs.RunDir` (config.yaml, metrics.jsonl, tb/, checkpoints/);
+The run folder follows `weedseg.run_dir.RunDir` (config.yaml, metrics.jsonl, tb/, checkpoints/);
 `resume=True` continues from checkpoints/last with the same data order and RNG; under `torchrun`
 every process trains on its share of each batch stream and rank 0 validates and writes.
 """
@@ -32,6 +32,13 @@ from weedseg.checkpoint import (
 from weedseg.data.format import DatasetInfo
 from weedseg.data.stats import image_mean_std
 from weedseg.defaults import DEFAULT_ARCH, LOSSES
+from weedseg.distributed import (
+    close_distributed,
+    init_distributed,
+    prepare_model,
+    resolve_device,
+    shared_flag,
+)
 from weedseg.errors import WeedsegError
 from weedseg.evaluate.metrics import metrics_from_matrix
 from weedseg.evaluate.report import side_by_side
@@ -41,17 +48,9 @@ from weedseg.finetune.engine import train_step, validate
 from weedseg.finetune.length import StepPlan, ValidationReserve
 from weedseg.finetune.losses import CLASS_WEIGHTS, build_loss
 from weedseg.models import ModelSpec, build_model, class_head_prefixes, spec_from_name
-from weedseg.precision import TrainFormat, check_choice
-from weedseg.runs import (
-    RunDir,
-    close_distributed,
-    init_distributed,
-    prepare_model,
-    resolve_device,
-    resolve_train_format,
-    seed_everything,
-    shared_flag,
-)
+from weedseg.precision import TrainFormat, check_choice, resolve_train_format
+from weedseg.run_dir import RunDir
+from weedseg.seeding import seed_everything
 from weedseg.tiling import SIZE_MULTIPLE
 
 

@@ -23,9 +23,18 @@ from weedseg.checkpoint import read_sidecar, resolve_checkpoint, transfer_weight
 from weedseg.checkpoint import unwrap as unwrap_model
 from weedseg.data.format import find_images
 from weedseg.defaults import DEFAULT_ARCH
+from weedseg.distributed import (
+    DistInfo,
+    distributed,
+    main_rank_log,
+    prepare_model,
+    resolve_device,
+    shared_flag,
+)
 from weedseg.errors import WeedsegError
 from weedseg.masking import PatchGrid, apply_mask
 from weedseg.models import ModelSpec, build_model, spec_from_name
+from weedseg.precision import resolve_train_format
 from weedseg.pretrain.config import PretrainConfig
 from weedseg.pretrain.engine import Reconstructor, choose_masks, train_step
 from weedseg.pretrain.schedule import (
@@ -39,20 +48,8 @@ from weedseg.pretrain.schedule import (
 from weedseg.pretrain.selection import load_maps, save_maps, score_images
 from weedseg.pretrain.sparse import SparseEncoder
 from weedseg.pretrain.strip import reconstruction_strip
-from weedseg.runs import (
-    DistInfo,
-    EpochSampler,
-    RunDir,
-    SeededSamples,
-    distributed,
-    main_rank_log,
-    prepare_model,
-    resolve_device,
-    resolve_train_format,
-    sample_seed,
-    seed_everything,
-    shared_flag,
-)
+from weedseg.run_dir import RunDir
+from weedseg.seeding import EpochSampler, SeededSamples, sample_seed, seed_everything
 
 
 @dataclass

@@ -47,8 +47,8 @@ class Segmenter:
     @classmethod
     def from_checkpoint(cls, stem: Path, tile: int, overlap: int, device: str) -> Segmenter:
         from weedseg.checkpoint import load_checkpoint
+        from weedseg.distributed import resolve_device
         from weedseg.evaluate.evaluator import torch_run_batch
-        from weedseg.runs import resolve_device
 
         loaded = load_checkpoint(stem)
         torch_device = resolve_device(device)

@@ -66,8 +66,8 @@ def bundle_entropy(path: str | Path) -> Signal:
 def run_entropy(path: str | Path, device: str) -> Signal:
     """Entropy from a segmentation run or checkpoint (PyTorch, tiled like evaluation)."""
     from weedseg.checkpoint import load_checkpoint
+    from weedseg.distributed import resolve_device
     from weedseg.evaluate.evaluator import torch_run_batch
-    from weedseg.runs import resolve_device
 
     loaded = load_checkpoint(path)
     torch_device = resolve_device(device)
@@ -83,9 +83,9 @@ def reconstruction_difficulty(path: str | Path, masks: int, seed: int, device: s
     import torch
 
     from weedseg.checkpoint import load_checkpoint
+    from weedseg.distributed import resolve_device
     from weedseg.masking import PatchGrid
     from weedseg.masking.difficulty import pixel_difficulty
-    from weedseg.runs import resolve_device
 
     loaded = load_checkpoint(path, which="last")
     if loaded.task != "reconstruction":

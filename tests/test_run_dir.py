@@ -1,4 +1,4 @@
-"""Run folders: config + metrics + images + checkpoints, resume state, sampler determinism."""
+"""Run folders: config + metrics + images + checkpoints, resume state."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from weedseg.checkpoint import load_checkpoint
 from weedseg.errors import WeedsegError
 from weedseg.models import build_model, spec_from_name
-from weedseg.runs import EpochSampler, RunDir, SeededSamples
+from weedseg.run_dir import RunDir
 
 torch.set_num_threads(1)
 SPEC = spec_from_name("unet-resnet18-tiny")
@@ -64,30 +64,6 @@ def test_run_folder_layout_and_resume_state(tmp_path):
 def test_resume_without_run_fails(tmp_path):
     with pytest.raises(WeedsegError, match="nothing to resume"):
         RunDir(tmp_path / "none", resume=True).start(Cfg())
-
-
-def test_sampler_resumes_mid_epoch_and_shards_ranks():
-    full = EpochSampler(10, seed=3)
-    stream = iter(full)
-    first = [next(stream) for _ in range(25)]
-    later = EpochSampler(10, seed=3)
-    later.set_position(*divmod(13, later.epoch_size))
-    stream = iter(later)
-    assert [next(stream) for _ in range(12)] == first[13:]
-    ranks = [EpochSampler(10, seed=3, rank=r, world_size=2).epoch_order(0) for r in range(2)]
-    assert sorted(ranks[0] + ranks[1]) == list(range(10))
-
-
-def test_seeded_samples_repeat_their_randomness():
-    class Noise(torch.utils.data.Dataset):
-        def __len__(self):
-            return 4
-
-        def __getitem__(self, index):
-            return torch.rand(1).item() + index
-
-    ds = SeededSamples(Noise())
-    assert ds[(1, 42)] == ds[(1, 42)] != ds[(1, 43)]
 
 
 def test_resume_drops_a_metrics_line_cut_off_by_a_kill(tmp_path):
