@@ -20,6 +20,7 @@ from pathlib import Path
 
 from weedseg.defaults import DEFAULT_ARCH
 from weedseg.errors import WeedsegError
+from weedseg.formatting import format_number
 
 HELP = "Run the pipeline end to end on a small synthetic field dataset and say where outputs are."
 
@@ -277,7 +278,7 @@ def stage_report(config: DemoConfig, state: DemoState) -> None:
     ]
     pictures += [("overlay over HTTP", out / "http_overlay.jpg")]
     rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(format_number(v))}</td></tr>"
         for k, v in state.numbers.items()
     )
     figures = "".join(
@@ -297,14 +298,6 @@ def stage_report(config: DemoConfig, state: DemoState) -> None:
     )
     write_atomic(out / "index.html", page)
     state.outputs["report"] = out / "index.html"
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items())
-    return str(value)
 
 
 def _free_port() -> int:

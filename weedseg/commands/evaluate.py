@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from weedseg.defaults import TTA_MODES
+from weedseg.formatting import format_number
 
 HELP = "evaluate a segmentation model on a labeled split (mIoU, per-class IoU, report folder)"
 
@@ -71,23 +72,21 @@ def run(args: argparse.Namespace) -> int:
     scores = report["metrics"]
     print(f"{'class':<12}{'IoU':>10}{'recall':>10}{'precision':>10}")
     for name, c in scores["per_class"].items():
-        print(f"{name:<12}{_fmt(c['iou']):>10}{_fmt(c['recall']):>10}{_fmt(c['precision']):>10}")
+        cells = "".join(f"{format_number(c[key]):>10}" for key in ("iou", "recall", "precision"))
+        print(f"{name:<12}{cells}")
     print(
-        f"mIoU {_fmt(scores['mIoU'])}  aAcc {_fmt(scores['aAcc'])}  mAcc {_fmt(scores['mAcc'])}"
+        f"mIoU {format_number(scores['mIoU'])}  aAcc {format_number(scores['aAcc'])}"
+        f"  mAcc {format_number(scores['mAcc'])}"
         f"  ({report['images']} images, {len(report['skipped'])} skipped)"
     )
     consistency = report["consistency"]
     print(
-        f"mixed-region rate {_fmt(consistency['mixed_region_rate'])} (ground truth "
-        f"{_fmt(consistency['mixed_region_rate_ground_truth'])}), crop plants kept "
-        f"{_fmt(consistency['crop_plants_kept'])}, class changes across tile-core borders "
-        f"{_fmt(consistency['border_disagreement'])} (beside them "
-        f"{_fmt(consistency['beside_border_disagreement'])})"
+        f"mixed-region rate {format_number(consistency['mixed_region_rate'])} (ground truth "
+        f"{format_number(consistency['mixed_region_rate_ground_truth'])}), crop plants kept "
+        f"{format_number(consistency['crop_plants_kept'])}, class changes across tile-core borders "
+        f"{format_number(consistency['border_disagreement'])} (beside them "
+        f"{format_number(consistency['beside_border_disagreement'])})"
     )
     print(f"Speed: {report['speed_ms_per_image']:.1f} ms per image (tiling included)")
     print(f"Report: {config.out}/report.md")
     return 0
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"

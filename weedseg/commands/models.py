@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 
+from weedseg.formatting import format_number
+
 HELP = "list, inspect, promote and roll back model versions in a local registry folder"
 
 
@@ -66,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         if result.comparison:
             c = result.comparison
             print(
-                f"farm validation mIoU: candidate {_fmt(c['candidate'])} vs current "
-                f"{_fmt(c['current'])} on {c['images']} images ({c['method']})"
+                f"farm validation mIoU: candidate {format_number(c['candidate'])} vs current "
+                f"{format_number(c['current'])} on {c['images']} images ({c['method']})"
             )
     else:
         result = rollback(registry, service=args.service, api_key=key)
@@ -87,11 +89,7 @@ def _list(registry) -> int:
     print(f"   {'version':<9}{'created':<22}{'model':<24}{'farm mIoU':>10}  source")
     for v in versions:
         mark = "*" if v.id == current else " "
-        miou = _fmt(v.miou)
+        miou = format_number(v.miou)
         name = v.info.get("model_name", "")[:23]
         print(f" {mark} {v.id:<9}{v.info['created']:<22}{name:<24}{miou:>10}  {v.info['source']}")
     return 0
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"

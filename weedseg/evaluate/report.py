@@ -17,6 +17,7 @@ import numpy as np
 from weedseg.atomic import atomic_path, write_atomic
 from weedseg.classes import IGNORE_INDEX, ClassInfo
 from weedseg.evaluate.metrics import SegmentationMetrics, json_number, metrics_from_matrix
+from weedseg.formatting import format_number
 from weedseg.imageio import write_image
 from weedseg.infer.render import overlay
 
@@ -141,10 +142,6 @@ def plot_class_iou(metrics: SegmentationMetrics, classes: Sequence[ClassInfo], p
         fig.savefig(tmp)
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
 def markdown_report(report: dict, classes: Sequence[ClassInfo]) -> str:
     """report.md: summary, per-class table, confusion matrix, worst images."""
     names = [c.name for c in classes]
@@ -158,7 +155,8 @@ def markdown_report(report: dict, classes: Sequence[ClassInfo]) -> str:
         "",
         "| mIoU | aAcc | mAcc |",
         "|---|---|---|",
-        f"| {_fmt(scores['mIoU'])} | {_fmt(scores['aAcc'])} | {_fmt(scores['mAcc'])} |",
+        f"| {format_number(scores['mIoU'])} | {format_number(scores['aAcc'])} "
+        f"| {format_number(scores['mAcc'])} |",
         "",
         "## Per class",
         "",
@@ -169,7 +167,8 @@ def markdown_report(report: dict, classes: Sequence[ClassInfo]) -> str:
     for name in names:
         c = scores["per_class"][name]
         lines.append(
-            f"| {name} | {_fmt(c['iou'])} | {_fmt(c['accuracy'])} | {_fmt(c['precision'])} "
+            f"| {name} | {format_number(c['iou'])} | {format_number(c['accuracy'])} "
+            f"| {format_number(c['precision'])} "
             f"| {c['pixels']:,} | {100 * c['pixels'] / total:.2f}% |"
         )
     lines += [
@@ -188,7 +187,7 @@ def markdown_report(report: dict, classes: Sequence[ClassInfo]) -> str:
     if report["worst"]:
         lines += ["", "## Worst images (lowest per-image mIoU)", ""]
         for item in report["worst"]:
-            lines.append(f"- `{item['stem']}`: mIoU {_fmt(item['miou'])}")
+            lines.append(f"- `{item['stem']}`: mIoU {format_number(item['miou'])}")
             lines.append(f"  ![{item['stem']}]({item['overlay']})")
     if report["skipped"]:
         lines += ["", "## Skipped images", ""]
@@ -206,16 +205,18 @@ def consistency_lines(consistency: dict) -> list[str]:
         "| measure | prediction | ground truth |",
         "|---|---|---|",
         f"| mixed-region rate (vegetation regions >= 2,000 px with two classes > 5% each) "
-        f"| {_fmt(consistency['mixed_region_rate'])} ({counts['pred_mixed']} of "
-        f"{counts['pred_regions']}) | {_fmt(consistency['mixed_region_rate_ground_truth'])} "
+        f"| {format_number(consistency['mixed_region_rate'])} ({counts['pred_mixed']} of "
+        f"{counts['pred_regions']}) "
+        f"| {format_number(consistency['mixed_region_rate_ground_truth'])} "
         f"({counts['true_mixed']} of {counts['true_regions']}) |",
         f"| crop plants kept (> 90% of a plant's pixels predicted crop) "
-        f"| {_fmt(consistency['crop_plants_kept'])} ({counts['crop_kept']} of "
+        f"| {format_number(consistency['crop_plants_kept'])} ({counts['crop_kept']} of "
         f"{counts['crop_plants']}) | |",
-        f"| class changes across tile-core borders | {_fmt(consistency['border_disagreement'])} "
+        f"| class changes across tile-core borders "
+        f"| {format_number(consistency['border_disagreement'])} "
         f"| |",
         f"| class changes one pixel beside them | "
-        f"{_fmt(consistency['beside_border_disagreement'])} | |",
+        f"{format_number(consistency['beside_border_disagreement'])} | |",
     ]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from weedseg.bundle import load_bundle
 from weedseg.data.format import DATASET_FILE, DatasetInfo
 from weedseg.errors import WeedsegError
+from weedseg.formatting import format_number
 from weedseg.registry.service import reload_service
 from weedseg.registry.sources import Candidate, read_candidate
 from weedseg.registry.store import VERSION_NAME, Registry, Version
@@ -96,9 +97,10 @@ def promote(
             comparison["current"] is not None and comparison["candidate"] < comparison["current"]
         ):
             raise WeedsegError(
-                f"refused: the candidate scores mIoU {_fmt(comparison['candidate'])} on "
+                f"refused: the candidate scores mIoU {format_number(comparison['candidate'])} on "
                 f"{comparison['images']} farm validation images, worse than current "
-                f"{current.id} at {_fmt(comparison['current'])}; use --force to promote anyway"
+                f"{current.id} at {format_number(comparison['current'])}; "
+                "use --force to promote anyway"
             )
     if comparison and not (candidate.info.get("evaluation") or {}).get("mIoU"):
         evaluation = evaluation | {"mIoU": comparison["candidate"]}
@@ -141,7 +143,3 @@ def _split_of(data: str, split: str) -> dict[str, Any]:
     if not stems:
         raise WeedsegError(f"--data {data}: split {split!r} is missing or empty")
     return {"data": str(Path(data).resolve()), "split": split, "stems": list(stems)}
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"

@@ -11,6 +11,7 @@ import numpy as np
 
 from weedseg.atomic import write_atomic
 from weedseg.classes import IGNORE_INDEX, ClassInfo
+from weedseg.formatting import format_number
 from weedseg.infer.render import overlay
 
 PANEL = 320  # longest side of each overlay panel
@@ -58,10 +59,6 @@ def comparison_panel(
     return np.concatenate(row, axis=1)
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
 def _change(new: float | None, base: float | None) -> str:
     if new is None or base is None:
         return "n/a"
@@ -69,7 +66,7 @@ def _change(new: float | None, base: float | None) -> str:
 
 
 def _row(name: str, base: float | None, new: float | None) -> str:
-    return f"| {name} | {_fmt(base)} | {_fmt(new)} | {_change(new, base)} |"
+    return f"| {name} | {format_number(base)} | {format_number(new)} | {_change(new, base)} |"
 
 
 def markdown(report: dict) -> str:
@@ -83,7 +80,8 @@ def markdown(report: dict) -> str:
         "# Retraining report",
         "",
         f"The new model {verdict} the base model on the farm's validation split: mIoU "
-        f"{_fmt(new['mIoU'])} vs {_fmt(base['mIoU'])} ({_change(new['mIoU'], base['mIoU'])}).",
+        f"{format_number(new['mIoU'])} vs {format_number(base['mIoU'])} "
+        f"({_change(new['mIoU'], base['mIoU'])}).",
         "",
         f"Validation: {report['split']['images']} farm images ({report['split']['source']}).",
         "",
