@@ -94,6 +94,38 @@ def test_difficulty_maps_follow_their_image_through_crop_and_flip(tmp_path):
         assert overlap >= 0.8, f"seed {seed}: masks drifted from the image ({overlap:.2f})"
 
 
+class MaskShareProbe(Reconstructor):
+    """A Reconstructor (identity model) that records the share of pixels each mask hides."""
+
+    def __init__(self):
+        super().__init__(torch.nn.Identity())
+        self.model.register_parameter("unused", torch.nn.Parameter(torch.zeros(1)))
+        self.shares: list[float] = []
+
+    def __call__(self, masked: torch.Tensor, pixel_masks: torch.Tensor) -> torch.Tensor:
+        self.shares.append(float(pixel_masks.float().mean()))
+        return super().__call__(masked, pixel_masks)
+
+
+@pytest.mark.parametrize("mask_ratio", [0.25, 0.75])
+def test_difficulty_is_scored_at_the_runs_own_mask_ratio(tmp_path, mask_ratio):
+    from weedseg.pretrain.engine import choose_masks
+
+    write_image(tmp_path / "a.png", np.full((64, 64, 3), 128, np.uint8))
+    cfg = PretrainConfig(
+        images="x", out="y", steps=1, size=64, patch=16, mask_ratio=mask_ratio, score_size=64
+    )
+    mean, std = torch.full((3,), 0.5), torch.full((3,), 0.25)
+    cached = MaskShareProbe()  # whole images, before a phase (paper schedule)
+    score_images([tmp_path / "a.png"], [0], cached, cfg, mean, std, seed=0)
+    online = MaskShareProbe()  # each batch, with the current weights (online schedule)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.zeros(2, 3, 64, 64)
+    choose_masks(cfg, PatchGrid(64, 64, 16), images, None, 1.0, online, mean, std, generator)
+    assert cached.shares == [mask_ratio] * cfg.score_masks
+    assert online.shares == [mask_ratio] * cfg.score_masks
+
+
 def test_non_finite_loss_stops_with_a_clear_message():
     cfg = PretrainConfig(images="x", out="y", steps=1, loss="masked", size=32, patch=8)
     weight = torch.nn.Parameter(torch.ones(1))

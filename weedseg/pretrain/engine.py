@@ -57,7 +57,8 @@ def choose_masks(
     """Patch masks [N, rows, cols] for a batch, and the patch difficulty used (None if random).
 
     The difficulty comes from the cached per-image maps cropped with the images
-    (`difficulty_pixels` [N, 1, H, W]), or is computed now with the current weights (online).
+    (`difficulty_pixels` [N, 1, H, W]), or is computed now with the current weights (online),
+    under random masks of the run's own `mask_ratio`, as in `selection.score_images`.
     """
     if share <= 0.0:
         return RandomMasker(cfg.mask_ratio)(grid, images.shape[0], generator, images.device), None
@@ -67,7 +68,7 @@ def choose_masks(
         was_training = scorer.model.training
         scorer.model.eval()
         difficulty = patch_difficulty(
-            scorer, images, grid, mean, std, cfg.score_masks, 0.5, generator
+            scorer, images, grid, mean, std, cfg.score_masks, cfg.mask_ratio, generator
         )
         scorer.model.train(was_training)
     return mixed_masks(difficulty, cfg.mask_ratio, share, generator), difficulty

@@ -43,6 +43,9 @@ def score_images(
     """Per-pixel difficulty map (float16, working size) of each image `paths[i]`, i in indices.
 
     Each image is visited exactly once; unreadable images get no map (random masks for them).
+    An image is scored under `cfg.score_masks` random masks of the run's own `cfg.mask_ratio`:
+    a patch is hard when the model fails to fill it at the ratio it trains at (the official
+    code scores and trains at 50%, so both ratios being equal is what it does).
     """
     device = next(scorer.model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
@@ -60,7 +63,9 @@ def score_images(
             x = torch.from_numpy(resized).permute(2, 0, 1)[None].float().div(255).to(device)
             x = (x - mean.to(x).view(1, -1, 1, 1)) / std.to(x).view(1, -1, 1, 1)
             grid = PatchGrid(h, w, cfg.patch)
-            pixels = pixel_difficulty(scorer, x, grid, mean, std, cfg.score_masks, 0.5, generator)
+            pixels = pixel_difficulty(
+                scorer, x, grid, mean, std, cfg.score_masks, cfg.mask_ratio, generator
+            )
             maps[index] = pixels[0].cpu().numpy().astype(np.float16)
     finally:
         scorer.model.train(was_training)
