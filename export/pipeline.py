@@ -38,14 +38,16 @@ from weedseg.export.quantize import (
     require_calibration_count,
     tiled_miou,
 )
-from weedseg.export.tensorrt import PRECISIONS, EngineRequest, build_engine, import_tensorrt
+from weedseg.export.tensorrt import PRECISIONS, EngineRequest, build_engine
 from weedseg.export.trt_compat import profile_for
 from weedseg.export.verify import require_agreement, verify_onnx
 
 from weedseg.atomic import atomic_dir
 from weedseg.bundle import Manifest, load_bundle, write_manifest
 from weedseg.errors import WeedsegError
+from weedseg.infer.tensorrt_engine import import_tensorrt
 from weedseg.models import head_classes
+from weedseg.tiling import TilingOptions
 
 INT8_MAX_LOSS_POINTS = 1.0  # mIoU points INT8 may lose before the export warns
 
@@ -154,9 +156,12 @@ def _miou_delta(dataset: str, n: int, root: Path, manifest: Manifest) -> dict[st
         "layout": spec.layout,
         "mean": manifest.mean,
         "std": manifest.std,
-        "tile": manifest.tile.size,
-        "overlap": manifest.tile.overlap,
-        "input_scale": manifest.input_scale,
+        "tiling": TilingOptions(
+            tile=manifest.tile.size,
+            overlap=manifest.tile.overlap,
+            batch_size=1,
+            input_scale=manifest.input_scale,
+        ),
         "static_size": None if spec.dynamic else (spec.height, spec.width),
     }
     fp32 = tiled_miou(root / "model.onnx", pairs, **kwargs)

@@ -1,63 +1,27 @@
 """TensorRT engines for a bundle, built with the TensorRT Python API on the target GPU itself.
 
 An engine only runs on the TensorRT version and GPU that built it, so both are in its file name
-(`model.fp16.trt10.3.0.orin.engine`) and in the manifest's `tensorrt` entry, and loading refuses
-a mismatch with the command that rebuilds it. Imports no torch; `tensorrt` only when called.
+(`model.fp16.trt10.3.0.orin.engine`) and in the manifest's `tensorrt` entry; the runtime
+(`weedseg.infer.tensorrt_engine`) refuses a mismatch with the command that rebuilds it. Imports
+no torch; `tensorrt` only when called.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from weedseg.atomic import write_atomic
 from weedseg.errors import WeedsegError
+from weedseg.infer.tensorrt_engine import gpu_name, import_tensorrt
 
 if TYPE_CHECKING:  # trt_compat needs onnx, which a Jetson runtime may not have
     from weedseg.export.trt_compat import ProfileShapes
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_WORKSPACE_MB = 2048
-TIMING_CACHE = "tensorrt.timing.cache"
-UNAVAILABLE = (
-    "TensorRT is not installed (the `tensorrt` Python package is not importable). Its wheels come "
-    "from NVIDIA's own package index, not PyPI; install them on the target machine (a Jetson has "
-    "them with JetPack) and run `weedseg export ... --tensorrt` there, or build the engine on the "
-    "device with deploy/jetson/build_engine.sh. The bundle's ONNX models need no TensorRT."
-)
-
-
-class TensorRTUnavailable(WeedsegError):
-    """`--tensorrt` asked for on a machine without TensorRT."""
-
-
-def import_tensorrt() -> Any:
-    try:
-        import tensorrt
-    except ImportError as exc:
-        raise TensorRTUnavailable(UNAVAILABLE) from exc
-    return tensorrt
-
-
-def gpu_name() -> str:
-    """The GPU this process would build for: nvidia-smi, else a Jetson's device-tree model."""
-    if shutil.which("nvidia-smi"):
-        result = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "--id=0"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode == 0 and result.stdout.strip():
-            return result.stdout.strip().splitlines()[0]
-    model = Path("/proc/device-tree/model")
-    if model.is_file():
-        return model.read_text(errors="replace").strip("\x00\n ")
-    raise WeedsegError("cannot tell which GPU this is (no nvidia-smi, not a Jetson)")
 
 
 def slug(text: str) -> str:
@@ -156,47 +120,3 @@ def _precision_flags(trt: Any, precision: str) -> list[Any]:
     if precision == "int8" and not hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"):
         return [builder_flags.INT8, builder_flags.FP16]
     return []
-
-
-def rebuild_hint(bundle_root: Path, precision: str) -> str:
-    return (
-        f"rebuild it on this machine: weedseg export <run> --out {bundle_root} --tensorrt "
-        f"{precision} --force, or deploy/jetson/build_engine.sh {bundle_root} {precision}"
-    )
-
-
-def check_engine_entry(
-    entry: dict[str, Any], bundle_root: Path, trt_version: str, gpu: str
-) -> None:
-    """Refuse an engine built by another TensorRT version or for another GPU."""
-    built = (entry.get("tensorrt_version"), entry.get("gpu"))
-    if built != (trt_version, gpu):
-        raise WeedsegError(
-            f"{bundle_root / entry['file']} was built by TensorRT {built[0]} for {built[1]}, "
-            f"this machine has TensorRT {trt_version} and {gpu}: engines are not portable; "
-            + rebuild_hint(bundle_root, entry.get("precision", "fp16"))
-        )
-
-
-def load_engine(bundle_root: str | Path, entries: list[dict[str, Any]], precision: str) -> Any:
-    """Deserialise the bundle's `precision` engine for this TensorRT version and GPU."""
-    trt = import_tensorrt()
-    root = Path(bundle_root)
-    version, gpu = trt.__version__, gpu_name()
-    candidates = [e for e in entries if e.get("precision") == precision]
-    if not candidates:
-        raise WeedsegError(
-            f"{root}: no {precision} TensorRT engine; " + rebuild_hint(root, precision)
-        )
-    matching = [
-        e for e in candidates if (e.get("tensorrt_version"), e.get("gpu")) == (version, gpu)
-    ]
-    entry = matching[0] if matching else candidates[0]
-    check_engine_entry(entry, root, version, gpu)
-    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-    engine = runtime.deserialize_cuda_engine((root / entry["file"]).read_bytes())
-    if engine is None:
-        raise WeedsegError(
-            f"{root / entry['file']}: TensorRT could not load it; " + rebuild_hint(root, precision)
-        )
-    return engine

@@ -1,16 +1,22 @@
-"""Run a bundle's prebuilt TensorRT engine (`weedseg export --tensorrt`) without torch.
+"""Load, check and run a bundle's prebuilt TensorRT engine (`weedseg export --tensorrt`), no torch.
 
 Needs the `tensorrt` Python package and NVIDIA's `cuda-python` (device memory and streams).
-`weedseg.export.tensorrt.load_engine` refuses an engine built by another TensorRT version or for
-another GPU, with the command that rebuilds it. `TensorRTSession` offers the part of
-`onnxruntime.InferenceSession` the Predictor uses, so tiling and batching stay the same.
+An engine only runs on the TensorRT version and GPU that built it: `load_engine` refuses one
+built by another TensorRT version or for another GPU, with the command that rebuilds it (the
+export side, `weedseg.export.tensorrt`, builds engines and names them with `gpu_name`).
+`TensorRTSession` offers the part of `onnxruntime.InferenceSession` the Predictor uses, so
+tiling and batching stay the same.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import subprocess
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +24,85 @@ from weedseg.bundle import Bundle
 from weedseg.errors import WeedsegError
 
 ENGINE_PROVIDER = "TensorRTEngine"
+UNAVAILABLE = (
+    "TensorRT is not installed (the `tensorrt` Python package is not importable). Its wheels come "
+    "from NVIDIA's own package index, not PyPI; install them on the target machine (a Jetson has "
+    "them with JetPack) and run `weedseg export ... --tensorrt` there, or build the engine on the "
+    "device with deploy/jetson/build_engine.sh. The bundle's ONNX models need no TensorRT."
+)
+
+
+class TensorRTUnavailable(WeedsegError):
+    """TensorRT asked for (an engine to build or to run) on a machine without it."""
+
+
+def import_tensorrt() -> Any:
+    try:
+        import tensorrt
+    except ImportError as exc:
+        raise TensorRTUnavailable(UNAVAILABLE) from exc
+    return tensorrt
+
+
+def gpu_name() -> str:
+    """The GPU this process runs on: nvidia-smi, else a Jetson's device-tree model."""
+    if shutil.which("nvidia-smi"):
+        result = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "--id=0"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode == 0 and result.stdout.strip():
+            return result.stdout.strip().splitlines()[0]
+    model = Path("/proc/device-tree/model")
+    if model.is_file():
+        return model.read_text(errors="replace").strip("\x00\n ")
+    raise WeedsegError("cannot tell which GPU this is (no nvidia-smi, not a Jetson)")
+
+
+def rebuild_hint(bundle_root: Path, precision: str) -> str:
+    return (
+        f"rebuild it on this machine: weedseg export <run> --out {bundle_root} --tensorrt "
+        f"{precision} --force, or deploy/jetson/build_engine.sh {bundle_root} {precision}"
+    )
+
+
+def check_engine_entry(
+    entry: dict[str, Any], bundle_root: Path, trt_version: str, gpu: str
+) -> None:
+    """Refuse an engine built by another TensorRT version or for another GPU."""
+    built = (entry.get("tensorrt_version"), entry.get("gpu"))
+    if built != (trt_version, gpu):
+        raise WeedsegError(
+            f"{bundle_root / entry['file']} was built by TensorRT {built[0]} for {built[1]}, "
+            f"this machine has TensorRT {trt_version} and {gpu}: engines are not portable; "
+            + rebuild_hint(bundle_root, entry.get("precision", "fp16"))
+        )
+
+
+def load_engine(bundle_root: str | Path, entries: list[dict[str, Any]], precision: str) -> Any:
+    """Deserialise the bundle's `precision` engine for this TensorRT version and GPU."""
+    trt = import_tensorrt()
+    root = Path(bundle_root)
+    version, gpu = trt.__version__, gpu_name()
+    candidates = [e for e in entries if e.get("precision") == precision]
+    if not candidates:
+        raise WeedsegError(
+            f"{root}: no {precision} TensorRT engine; " + rebuild_hint(root, precision)
+        )
+    matching = [
+        e for e in candidates if (e.get("tensorrt_version"), e.get("gpu")) == (version, gpu)
+    ]
+    entry = matching[0] if matching else candidates[0]
+    check_engine_entry(entry, root, version, gpu)
+    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    engine = runtime.deserialize_cuda_engine((root / entry["file"]).read_bytes())
+    if engine is None:
+        raise WeedsegError(
+            f"{root / entry['file']}: TensorRT could not load it; " + rebuild_hint(root, precision)
+        )
+    return engine
 
 
 def _cudart():
@@ -29,14 +114,9 @@ def _cudart():
 
 
 def engine_runtime_available() -> bool:
-    """Whether TensorRT, cuda-python and the export package's engine loader are importable."""
+    """Whether TensorRT and cuda-python are importable."""
     try:
-        has_cuda = importlib.util.find_spec("cuda") is not None
-        return bool(
-            importlib.util.find_spec("tensorrt")
-            and has_cuda
-            and importlib.util.find_spec("weedseg.export.tensorrt")
-        )
+        return bool(importlib.util.find_spec("tensorrt") and importlib.util.find_spec("cuda"))
     except ImportError:
         return False
 
@@ -68,8 +148,7 @@ class TensorRTSession:
     """Executes a deserialised engine on numpy batches; one call at a time per session."""
 
     def __init__(self, engine, label: str) -> None:
-        import tensorrt as trt
-
+        trt = import_tensorrt()
         self._cudart = _cudart()
         self.engine = engine
         self.label = label
@@ -162,8 +241,6 @@ class TensorRTSession:
 def open_engine_session(bundle: Bundle, precision: str) -> TensorRTSession:
     """Load the bundle's engine for `precision` on this GPU (refused with a rebuild hint if it
     was built elsewhere)."""
-    from weedseg.export.tensorrt import load_engine
-
     chosen = engine_precision(bundle, precision)
     if chosen is None:
         raise WeedsegError(f"{bundle.root}: no TensorRT engine for {precision} in this bundle")
