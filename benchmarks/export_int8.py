@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from weedseg.export.bundle_export import export_bundle
 from weedseg.export.config import ExportConfig
-from weedseg.export.pipeline import export_bundle
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from labeled_datasets import write_colour_dataset
 from onnx import TensorProto, helper, numpy_helper
-from weedseg.export.pipeline import int8_summary
+from weedseg.export.bundle_export import int8_summary
 from weedseg.export.quantize import quantize_int8
 from weedseg.export.trt_compat import check_model, profile_for
 

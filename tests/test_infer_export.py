@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-pipeline = pytest.importorskip("weedseg.export.pipeline")
+bundle_export = pytest.importorskip("weedseg.export.bundle_export")
 
 from bundles import field_image  # noqa: E402
 from weedseg.export.config import ExportConfig  # noqa: E402
@@ -35,7 +35,7 @@ def test_exported_bundle_matches_torch(tmp_path) -> None:
         max_size=128,
         verify_n=2,
     )
-    pipeline.export_bundle(config)
+    bundle_export.export_bundle(config)
 
     image = field_image(96, 128, seed=5)  # fits one 128 tile: one pass, no blending
     predictor = Predictor.from_bundle(tmp_path / "bundle", tile=128, overlap=32)

@@ -59,7 +59,7 @@ def test_wheel_has_one_top_level_package(tmp_path: Path) -> None:
     }
     assert top_level == {"weedseg"}
     for installed in (
-        "weedseg/export/pipeline.py",
+        "weedseg/export/bundle_export.py",
         "weedseg/export/tensorrt_ops.json",  # read at run time by the TensorRT operator check
         "weedseg/service/app.py",
         "weedseg/service/routes/__init__.py",

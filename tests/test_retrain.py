@@ -43,8 +43,8 @@ def quiet(_: str) -> None:
 @pytest.fixture(scope="module")
 def shifted(tmp_path_factory):
     """(base run, base bundle, farm dataset, tmp folder): a base that never saw the farm."""
+    from weedseg.export.bundle_export import export_bundle
     from weedseg.export.config import ExportConfig
-    from weedseg.export.pipeline import export_bundle
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -172,8 +172,8 @@ def stage_evaluate(config: DemoConfig, state: DemoState) -> None:
 
 def stage_export(config: DemoConfig, state: DemoState) -> None:
     """Export an ONNX bundle (FP32, and INT8 calibrated on the train images), verified."""
+    from weedseg.export.bundle_export import export_bundle
     from weedseg.export.config import ExportConfig
-    from weedseg.export.pipeline import export_bundle
 
     bundle = config.out / "bundle"
     manifest = export_bundle(

@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
     )
     print("export:", ", ".join(f"{k}={v}" for k, v in config.to_dict().items()))
-    from weedseg.export.pipeline import export_bundle
+    from weedseg.export.bundle_export import export_bundle
 
     export_bundle(config)
     return 0

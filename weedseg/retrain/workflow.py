@@ -284,8 +284,8 @@ def _evaluate(cfg: RetrainConfig, base: BaseModel, out: Path, finetune: dict) ->
 
 def _export(cfg: RetrainConfig, out: Path) -> dict:
     """The new model as a verified bundle (dynamic sizes, checked on farm images)."""
+    from weedseg.export.bundle_export import export_bundle
     from weedseg.export.config import ExportConfig
-    from weedseg.export.pipeline import export_bundle
 
     manifest = export_bundle(
         ExportConfig(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from weedseg.export import pipeline
+from weedseg.export import bundle_export
 from weedseg.export.onnx_export import DeployModel
 
 from weedseg.bundle import (
@@ -142,14 +142,14 @@ def test_tensorrt_without_tensorrt_exits_2_with_the_reason(run_dir: Path, capsys
 def test_failed_verification_leaves_no_bundle(
     run_dir: Path, bundle: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    real_export = pipeline.export_onnx
+    real_export = bundle_export.export_onnx
 
     def export_other_weights(deploy: DeployModel, path: Path, options) -> None:
         torch.manual_seed(1)  # a different network than the one verified against
         other = DeployModel(build_model(SPEC, 3).eval(), (0.5,) * 3, (0.25,) * 3, options.layout)
         real_export(other, path, options)
 
-    monkeypatch.setattr(pipeline, "export_onnx", export_other_weights)
+    monkeypatch.setattr(bundle_export, "export_onnx", export_other_weights)
     before = json.loads((bundle / MANIFEST_FILE).read_text())
     args = [str(run_dir), "--out", str(bundle), "--imgsz", "64", "--verify-n", "2", "--force"]
     assert main(["export", *args]) == 2
