@@ -19,6 +19,7 @@ import onnxruntime as ort
 import torch
 from weedseg.export.onnx_export import DeployModel, OnnxOptions, export_onnx
 
+from weedseg.infer.onnx_session import cpu_session
 from weedseg.models import build_model
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -58,17 +59,13 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_model(args.model, out_channels=3).eval()
     tile = np.random.default_rng(0).integers(0, 256, (args.size, args.size, 3), dtype=np.uint8)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = args.threads
     sessions = {}
     with tempfile.TemporaryDirectory() as tmp:
         for layout in ("NCHW", "NHWC"):
             path = Path(tmp) / f"{layout}.onnx"
             deploy = DeployModel(model, tuple(MEAN), tuple(STD), layout)
             export_onnx(deploy, path, OnnxOptions(args.size, args.size, layout=layout))
-            sessions[layout] = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            sessions[layout] = cpu_session(path, args.threads)
     # Interleave the two layouts so machine load affects both alike.
     results: dict[str, list[tuple[float, float]]] = {"NCHW": [], "NHWC": []}
     for _ in range(3):

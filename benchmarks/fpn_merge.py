@@ -1,4 +1,4 @@
-"""What exporting smp FPN's merge as chained Adds (`weedseg.export.onnx_export.with_sum_merges`) saves.
+"""What exporting smp FPN's merge as chained Adds saves (`onnx_export.with_sum_merges`).
 
 Exports each model twice, with smp's own merge (`torch.stack(maps).sum(0)`: Unsqueeze + Concat
 + ReduceSum) and with the Adds the bundle now has, checks both graphs give the same outputs, and
@@ -21,8 +21,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 from weedseg.export.onnx_export import DeployModel, OnnxOptions, export_onnx
-from weedseg.export.verify import cpu_session
 
+from weedseg.infer.onnx_session import cpu_session
 from weedseg.models import build_model
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

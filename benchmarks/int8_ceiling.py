@@ -3,8 +3,9 @@
 Three measurements, ONNX Runtime CPU EP, one thread count:
 1. the ceiling: a 2048^3 GEMM as float32 MatMul and as uint8 x int8 MatMulInteger (the kernel
    family QLinearConv's dense convolutions use), best of 5 runs each;
-2. per model preset (random weights, 512x512, batch 1): FP32 and `weedseg.export.quantize.quantize_int8`
-   INT8 (CPU target, synthetic calibration: speed only), interleaved medians and the ratio;
+2. per model preset (random weights, 512x512, batch 1): FP32 and
+   `weedseg.export.quantize.quantize_int8` INT8 (CPU target, synthetic calibration: speed
+   only), interleaved medians and the ratio;
 3. each graph's time by operator type (ONNX Runtime's profiler), the top `--top` types.
 
     .venv/bin/python benchmarks/int8_ceiling.py --threads 1
@@ -31,7 +32,7 @@ from weedseg.export.onnx_export import OnnxOptions, export_onnx, model_input
 from weedseg.export.quantize import quantize_int8
 
 from weedseg.bench.subjects import PRESET_PREFIX, load_subject
-from weedseg.infer.predictor import NO_SPINNING
+from weedseg.infer.onnx_session import session_options
 from weedseg.models import count_gflops
 
 GEMM_SIDE = 2048
@@ -41,9 +42,7 @@ def session(
     model: str | bytes, threads: int, profile_in: Path | None = None
 ) -> ort.InferenceSession:
     """A CPU session; with `profile_in`, ONNX Runtime writes its profile file into that folder."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.add_session_config_entry(*NO_SPINNING)  # the sessions take turns
+    options = session_options(threads, spinning=False)  # the sessions take turns
     if profile_in is not None:
         options.enable_profiling = True
         options.profile_file_prefix = str(profile_in / "profile")

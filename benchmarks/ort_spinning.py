@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from weedseg.export.onnx_export import DeployModel, OnnxOptions, export_onnx
-from weedseg.export.verify import cpu_session
 
 from weedseg.defaults import DEFAULT_ARCH
+from weedseg.infer.onnx_session import cpu_session
 from weedseg.models import build_model
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

@@ -83,13 +83,15 @@ def bare_images_per_second(predictor, seconds: float) -> tuple[float, float, int
     """(tiles/s, images/s, tiles per image) of session.run alone on pre-made input batches."""
     from weedseg.tiling import tile_starts
 
-    tile, batch = predictor.tile, predictor.batch_size
-    height, width = CWFID_SIZE
-    per_image = len(tile_starts(height, tile, predictor.overlap)) * len(
-        tile_starts(width, tile, predictor.overlap)
+    tile, overlap, batch = (
+        predictor.tiling.tile,
+        predictor.tiling.overlap,
+        predictor.tiling.batch_size,
     )
+    height, width = CWFID_SIZE
+    per_image = len(tile_starts(height, tile, overlap)) * len(tile_starts(width, tile, overlap))
     tiles = np.random.default_rng(0).integers(0, 256, (batch, tile, tile, 3), dtype=np.uint8)
-    feed = {predictor.session.get_inputs()[0].name: predictor._preprocess(tiles)}  # noqa: SLF001
+    feed = {predictor.session.get_inputs()[0].name: predictor.runner.preprocess(tiles)}
     output = ["labels"]  # what `weedseg predict` asks the model for
     predictor.session.run(output, feed)
     done, started = 0, time.perf_counter()

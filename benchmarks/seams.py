@@ -96,7 +96,8 @@ def main() -> None:
     blend = Predictor.from_bundle(
         args.model, tile=args.tile, overlap=args.overlap, threads=args.threads, merge="blend"
     )
-    stitch = Predictor(blend.bundle, blend.session, blend.tile, blend.overlap, merge="stitch")
+    tile, overlap = blend.tiling.tile, blend.tiling.overlap
+    stitch = Predictor(blend.bundle, blend.session, tile, overlap, merge="stitch")
     info = DatasetInfo.load(args.data)
     names = [c.name for c in blend.classes]
     matrices = {mode: ConfusionMatrix(len(names)) for mode in MODES}
@@ -111,8 +112,8 @@ def main() -> None:
         if args.upscale_mpx:
             image, target = upscale(image, target, args.upscale_mpx)
         megapixels += image.shape[0] * image.shape[1] / 1e6
-        rows = core_borders(image.shape[0], blend.tile, blend.overlap)
-        cols = core_borders(image.shape[1], blend.tile, blend.overlap)
+        rows = core_borders(image.shape[0], tile, overlap)
+        cols = core_borders(image.shape[1], tile, overlap)
         started = time.perf_counter()
         stitched = stitch.predict(image).labels
         seconds["stitch"] += time.perf_counter() - started

@@ -30,8 +30,8 @@ def main() -> None:
     args = parser.parse_args()
 
     predictor = Predictor.from_bundle(args.model, tile=args.tile, overlap=args.overlap)
-    tiling = {"tile": predictor.tile, "overlap": predictor.overlap}
-    stitcher = Predictor(predictor.bundle, predictor.session, **tiling, merge="stitch")
+    tile, overlap = predictor.tiling.tile, predictor.tiling.overlap
+    stitcher = Predictor(predictor.bundle, predictor.session, tile, overlap, merge="stitch")
     info = DatasetInfo.load(args.data)
     names = [c.name for c in predictor.classes]
     matrices = {"stitched": ConfusionMatrix(len(names)), "blended": ConfusionMatrix(len(names))}

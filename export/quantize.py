@@ -27,11 +27,12 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from weedseg.export.onnx_export import model_input
-from weedseg.export.verify import batches, cpu_session
+from weedseg.export.verify import batches
 
 from weedseg.errors import WeedsegError
 from weedseg.evaluate.metrics import ConfusionMatrix
-from weedseg.tiling import pad_image, predict_scaled
+from weedseg.infer.onnx_session import cpu_session
+from weedseg.tiling import TilingOptions, pad_image, predict_scaled
 
 MIN_CALIBRATION_IMAGES = 50
 DEFAULT_CALIBRATION_IMAGES = 300
@@ -168,13 +169,11 @@ def tiled_miou(
     layout: str,
     mean: tuple[float, float, float],
     std: tuple[float, float, float],
-    tile: int,
-    overlap: int,
+    tiling: TilingOptions,
     static_size: tuple[int, int] | None,
-    input_scale: float = 1.0,
 ) -> float:
     """mIoU of a bundle model on full-resolution (image, mask) pairs, tiled (and resized by the
-    model's input scale) as the runtime does."""
+    model's input scale) as the runtime does; the windows' probabilities are blended."""
     session = cpu_session(onnx_path)
 
     def run_batch(tiles: np.ndarray) -> np.ndarray:
@@ -191,6 +190,6 @@ def tiled_miou(
 
     matrix = ConfusionMatrix(num_classes)
     for image, mask in pairs:
-        probs = predict_scaled(image, run_batch, num_classes, input_scale, tile, overlap, 1)
+        probs = predict_scaled(image, run_batch, num_classes, tiling)
         matrix.update(mask, probs.argmax(axis=0))
     return float(matrix.compute().miou)

@@ -6,12 +6,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from weedseg.export.onnx_export import DeployModel
 
 from weedseg.errors import WeedsegError
-from weedseg.infer.predictor import NO_SPINNING
+from weedseg.infer.onnx_session import cpu_session
 
 FP32_MIN_AGREEMENT = 0.999  # share of pixels whose class must match PyTorch's
 
@@ -40,16 +39,6 @@ class Verification:
             f"{self.agreement:.4%} of {self.pixels} pixels agree with PyTorch on {self.images} "
             f"{self.source} images; max |prob diff| {self.max_prob_diff:.2e}"
         )
-
-
-def cpu_session(path: str | Path, threads: int = 0, spinning: bool = True) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session (threads 0: ONNX Runtime's default); `spinning=False` for
-    sessions timed against each other (`NO_SPINNING`)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    if not spinning:
-        options.add_session_config_entry(*NO_SPINNING)
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def batches(inputs: np.ndarray, batch_size: int) -> list[np.ndarray]:

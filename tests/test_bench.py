@@ -189,10 +189,9 @@ def test_fp32_peak_counts_numpy_only_when_every_core_is_used(monkeypatch):
 def test_timed_onnx_sessions_do_not_spin_while_another_runs(tmp_path):
     """Backends take turns: an idle ONNX Runtime pool that busy-waits steals the next's cores."""
     from weedseg.export.onnx_export import DeployModel, OnnxOptions, export_onnx
-    from weedseg.export.verify import cpu_session
 
     from weedseg.bench.backends import _ort_session
-    from weedseg.infer.predictor import NO_SPINNING
+    from weedseg.infer.onnx_session import NO_SPINNING, cpu_session
     from weedseg.models import build_model
 
     path = tmp_path / "tiny.onnx"

@@ -13,6 +13,7 @@ from weedseg.classes import IGNORE_INDEX
 from weedseg.evaluate.evaluator import evaluate_split
 from weedseg.evaluate.report import write_report
 from weedseg.imageio import read_mask, write_image
+from weedseg.tiling import TilingOptions
 
 REPORT_FILES = ("report.json", "report.md", "confusion_matrix.png", "class_iou.png")
 
@@ -42,9 +43,7 @@ def test_tiled_evaluation_counts_planted_mask_errors(dataset):
         dataset.split("test"),
         mean=MEAN,
         std=STD,
-        tile=64,
-        overlap=16,
-        batch_size=3,
+        tiling=TilingOptions(64, 16, batch_size=3),
         keep_worst=1,
     )
     assert [s.stem for s in result.per_image] == ["test_00", "test_01"]
@@ -63,8 +62,7 @@ def test_report_writes_every_file_and_the_pngs_open(dataset, tmp_path):
         dataset.split("test"),
         mean=MEAN,
         std=STD,
-        tile=64,
-        overlap=16,
+        tiling=TilingOptions(64, 16),
         keep_worst=2,
     )
     out = tmp_path / "report"
@@ -128,7 +126,7 @@ def test_evaluate_command_on_a_tiny_checkpoint(dataset, tmp_path, capsys):
 def test_scaled_evaluation_scores_downscaled_images(dataset):
     result = evaluate_split(
         colour_rule_model(), dataset, dataset.split("test"), mean=MEAN, std=STD,
-        tile=64, overlap=16, scale=0.5,
+        tiling=TilingOptions(64, 16), scale=0.5,
     )  # fmt: skip
     assert result.matrix.sum() == 25 * 35 + 50 * 75  # masks resized with the images (nearest)
     assert np.trace(result.matrix) / result.matrix.sum() > 0.97  # only disc borders may blur
@@ -137,7 +135,7 @@ def test_scaled_evaluation_scores_downscaled_images(dataset):
 def test_input_scale_scores_against_full_resolution_masks(dataset):
     result = evaluate_split(
         colour_rule_model(), dataset, dataset.split("test"), mean=MEAN, std=STD,
-        tile=64, overlap=16, input_scale=0.5,
+        tiling=TilingOptions(64, 16, input_scale=0.5),
     )  # fmt: skip
     assert result.matrix.sum() == 50 * 70 + 100 * 150  # the masks as they are
     assert np.trace(result.matrix) / result.matrix.sum() > 0.95  # only disc borders may blur
@@ -146,11 +144,11 @@ def test_input_scale_scores_against_full_resolution_masks(dataset):
 def test_flip_tta_evaluation_keeps_an_exact_model_exact(dataset):
     plain = evaluate_split(
         colour_rule_model(), dataset, dataset.split("test"), mean=MEAN, std=STD,
-        tile=64, overlap=16,
+        tiling=TilingOptions(64, 16),
     )  # fmt: skip
     flipped = evaluate_split(
         colour_rule_model(), dataset, dataset.split("test"), mean=MEAN, std=STD,
-        tile=64, overlap=16, tta="flip",
+        tiling=TilingOptions(64, 16), tta="flip",
     )  # fmt: skip
     np.testing.assert_array_equal(flipped.matrix, plain.matrix)  # the 1x1 rule is mirror-exact
 

@@ -9,9 +9,10 @@ import onnx
 import pytest
 import torch
 from weedseg.export.onnx_export import DeployModel, OnnxOptions, export_onnx, model_input
-from weedseg.export.verify import cpu_session, verify_onnx
+from weedseg.export.verify import verify_onnx
 
 from weedseg.errors import WeedsegError
+from weedseg.infer.onnx_session import cpu_session
 from weedseg.models import build_model
 
 MEAN, STD = (0.45, 0.45, 0.4), (0.2, 0.2, 0.25)

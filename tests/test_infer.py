@@ -11,7 +11,7 @@ from weedseg.classes import DEFAULT_CLASSES
 from weedseg.errors import WeedsegError
 from weedseg.infer import Prediction, Predictor
 from weedseg.infer.analysis import class_fractions, weed_instances
-from weedseg.infer.predictor import resolve_providers
+from weedseg.infer.onnx_session import resolve_providers
 from weedseg.infer.render import colorize, legend, overlay
 
 
@@ -143,11 +143,11 @@ def test_manifest_sets_the_plant_vote_and_merge_defaults(tmp_path) -> None:
     manifest["tile"].pop("merge")
     (root / "weedseg.json").write_text(json.dumps(manifest))
     old = Predictor.from_bundle(root)
-    assert (old.plant_vote, old.merge) == (False, "blend")
+    assert (old.plant_vote, old.tiling.merge) == (False, "blend")
     manifest.update(plant_vote=True, tile={**manifest["tile"], "merge": "stitch"})
     (root / "weedseg.json").write_text(json.dumps(manifest))
     voting = Predictor.from_bundle(root)
-    assert (voting.plant_vote, voting.merge) == (True, "stitch")
+    assert (voting.plant_vote, voting.tiling.merge) == (True, "stitch")
     assert "plant vote" in voting.describe()
     image = _plant_with_a_weedy_patch()
     assert set(np.unique(voting.predict(image).labels)) == {0, 1}
@@ -214,7 +214,7 @@ def test_analysis() -> None:
 
 def test_tensorrt_profile_covers_the_shapes_sent(tmp_path) -> None:
     from weedseg.bundle import load_bundle
-    from weedseg.infer.predictor import tensorrt_options
+    from weedseg.infer.onnx_session import tensorrt_options
 
     manifest = load_bundle(build_colour_bundle(tmp_path / "b", layout="NHWC")).manifest
     options = tensorrt_options(manifest, tile=512, batch_size=4, cache_dir=tmp_path / "cache")

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from weedseg.infer.plant_vote import plant_vote
-from weedseg.tiling import core_borders, predict_tiled, predict_tiled_labels
+from weedseg.tiling import TilingOptions, core_borders, predict_tiled, predict_tiled_labels
 
 TILE, OVERLAP = 64, 16
 
@@ -38,11 +38,11 @@ def test_a_plant_on_a_tile_border_gets_one_class_with_blending_and_vote() -> Non
     def labels_of(tiles: np.ndarray) -> np.ndarray:
         return _unsure_model(tiles).argmax(axis=1).astype(np.uint8)
 
-    stitched = predict_tiled_labels(image, labels_of, TILE, OVERLAP)
+    stitched = predict_tiled_labels(image, labels_of, TilingOptions(TILE, OVERLAP))
     assert set(np.unique(stitched[plant])) == {1, 2}  # cut in two by the seam
     assert (stitched[:, border - 1] != stitched[:, border]).any()
 
-    probs = predict_tiled(image, _unsure_model, 3, TILE, OVERLAP)  # [3, H, W]
+    probs = predict_tiled(image, _unsure_model, 3, TilingOptions(TILE, OVERLAP))  # [3, H, W]
     voted = plant_vote(probs.argmax(axis=0).astype(np.uint8), probs)
     assert len(np.unique(voted[plant])) == 1 and voted[plant][0] in (1, 2)
     assert (voted[~plant] == 0).all()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from weedseg.tiling import (
+    TilingOptions,
     blend_window,
     core_borders,
     edge_ramp,
@@ -68,7 +69,7 @@ def test_predict_tiled_is_exact_for_a_context_free_model(shape) -> None:
         calls.append(tiles.shape)
         return _colour_probs(tiles)
 
-    probs = predict_tiled(image, run_batch, 3, tile=64, overlap=16, batch_size=3)
+    probs = predict_tiled(image, run_batch, 3, TilingOptions(64, 16, batch_size=3))
     assert probs.shape == (3, *shape)
     np.testing.assert_allclose(probs, _colour_probs(image[None])[0], atol=1e-5)
     assert all(n <= 3 for n, *_ in calls)
@@ -77,7 +78,7 @@ def test_predict_tiled_is_exact_for_a_context_free_model(shape) -> None:
 
 def test_predict_tiled_rejects_odd_tile() -> None:
     with pytest.raises(ValueError, match="multiple of 32"):
-        predict_tiled(np.zeros((10, 10, 3), np.uint8), _colour_probs, 3, tile=100)
+        predict_tiled(np.zeros((10, 10, 3), np.uint8), _colour_probs, 3, TilingOptions(100))
 
 
 def test_core_borders_are_where_the_cores_meet() -> None:
@@ -108,7 +109,7 @@ def test_predict_tiled_labels_is_exact_for_a_context_free_model(shape) -> None:
         assert len(tiles) <= 3 and tiles.shape[1] % 32 == 0 and tiles.shape[2] % 32 == 0
         return _colour_probs(tiles).argmax(axis=1).astype(np.uint8)
 
-    labels = predict_tiled_labels(image, run_labels, tile=64, overlap=16, batch_size=3)
+    labels = predict_tiled_labels(image, run_labels, TilingOptions(64, 16, batch_size=3))
     assert labels.shape == shape and labels.dtype == np.uint8
     np.testing.assert_array_equal(labels, _colour_probs(image[None])[0].argmax(axis=0))
 
@@ -136,7 +137,7 @@ def test_predict_scaled_runs_the_model_on_the_resized_image() -> None:
         seen.append(tiles.shape)
         return _colour_probs(tiles)
 
-    probs = predict_scaled(image, run_batch, 3, input_scale=0.5, tile=64, overlap=16)
+    probs = predict_scaled(image, run_batch, 3, TilingOptions(64, 16, input_scale=0.5))
     assert probs.shape == (3, 120, 200)  # back at the image's size
     assert sum(n for n, *_ in seen) == 2  # 60x100: one row of two windows (120x200: 12)
     np.testing.assert_allclose(probs[:, :, :90], _colour_probs(image[None, :, :90])[0], atol=1e-5)
@@ -157,8 +158,8 @@ def test_flip_tta_keeps_the_shape_and_fixes_a_planted_one_sided_error() -> None:
     rows, cols = np.ogrid[:64, :64]
     truth = (rows - 31.5) ** 2 + (cols - 31.5) ** 2 <= 14**2  # a disc, mirror-symmetric
     image[truth] = (40, 170, 40)
-    plain = predict_tiled(image, _right_half_blind, 2, tile=64)
-    flipped = predict_tiled(image, with_tta(_right_half_blind, "flip"), 2, tile=64)
+    plain = predict_tiled(image, _right_half_blind, 2, TilingOptions(64))
+    flipped = predict_tiled(image, with_tta(_right_half_blind, "flip"), 2, TilingOptions(64))
     assert flipped.shape == plain.shape == (2, 64, 64)
     np.testing.assert_allclose(flipped.sum(0), 1.0, atol=1e-6)
 
@@ -174,8 +175,9 @@ def test_flip_tta_keeps_the_shape_and_fixes_a_planted_one_sided_error() -> None:
 def test_flip_tta_keeps_a_flip_equivariant_model_exact(shape) -> None:
     image = np.random.default_rng(1).integers(0, 256, (*shape, 3), dtype=np.uint8)
     run = with_tta(_colour_probs, "flip")
-    probs = predict_tiled(image, run, 3, tile=64, overlap=16)
-    np.testing.assert_allclose(probs, predict_tiled(image, _colour_probs, 3, 64, 16), atol=1e-6)
+    windows = TilingOptions(64, 16)
+    probs = predict_tiled(image, run, 3, windows)
+    np.testing.assert_allclose(probs, predict_tiled(image, _colour_probs, 3, windows), atol=1e-6)
     assert with_tta(_colour_probs, "none") is _colour_probs
     with pytest.raises(ValueError, match="flip"):
         with_tta(_colour_probs, "rotate")

@@ -23,6 +23,8 @@ TORCH_FREE_MODULES = [
     "weedseg.infer",
     "weedseg.infer.render",
     "weedseg.infer.analysis",
+    "weedseg.infer.onnx_session",
+    "weedseg.infer.model_runner",
     "weedseg.infer.tensorrt_engine",
     "weedseg.predict",
     "weedseg.predict.geo",

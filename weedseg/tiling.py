@@ -9,6 +9,7 @@ brought back to the photo's size (`resize_planes`), the same way in both.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -16,6 +17,24 @@ import numpy as np
 from weedseg.defaults import TTA_MODES
 
 SIZE_MULTIPLE = 32  # encoders downsample by 32: model inputs must be multiples of it
+
+
+@dataclass(frozen=True)
+class TilingOptions:
+    """How a photo is cut into model inputs and put back together.
+
+    Built once at the edge (CLI flags, a bundle's manifest, a checkpoint's input scale) and
+    passed whole through evaluate, export's INT8 check and the Predictor, so all of them cut a
+    photo the same way. The commands and the Predictor check the values, with their own flag
+    names in the messages.
+    """
+
+    tile: int = 512  # window side in model pixels, a multiple of SIZE_MULTIPLE
+    overlap: int = 64  # pixels two neighbouring windows share
+    batch_size: int = 4  # windows per model call
+    input_scale: float = 1.0  # the model sees photos resized by this (below 1: shrunk)
+    merge: str = "blend"  # blend the windows' probabilities, or "stitch" their class maps
+
 
 # run_batch: tiles [N, h, w, C] (the caller's dtype) -> class probabilities [N, K, h, w] float32
 RunBatch = Callable[[np.ndarray], np.ndarray]
@@ -180,15 +199,15 @@ def predict_tiled(
     image: np.ndarray,
     run_batch: RunBatch,
     num_classes: int,
-    tile: int = 512,
-    overlap: int = 64,
-    batch_size: int = 4,
+    tiling: TilingOptions = TilingOptions(),
 ) -> np.ndarray:
-    """Class probabilities [K, H, W] for an HxWxC image of any size.
+    """Class probabilities [K, H, W] for an HxWxC image of any size, at the model's scale (the
+    input scale is `predict_scaled`'s job; the merge is always blend here).
 
     Images that fit in one tile are padded to a multiple of 32 and run once; larger ones are cut
     into overlapping tile x tile windows, run `batch_size` at a time and blended.
     """
+    tile, overlap, batch_size = tiling.tile, tiling.overlap, tiling.batch_size
     if _fits_one_window(image, tile):
         return _run_whole(image, run_batch)
     height, width = image.shape[:2]
@@ -210,17 +229,16 @@ def predict_tiled(
 def predict_tiled_labels(
     image: np.ndarray,
     run_labels: RunLabels,
-    tile: int = 512,
-    overlap: int = 64,
-    batch_size: int = 4,
+    tiling: TilingOptions = TilingOptions(),
 ) -> np.ndarray:
-    """Class ids [H, W] uint8 for an HxWxC image of any size, from the same windows as
-    `predict_tiled`, stitched instead of blended.
+    """Class ids [H, W] uint8 for an HxWxC image of any size, at the model's scale, from the
+    same windows as `predict_tiled`, stitched instead of blended.
 
     Each pixel comes from the one window whose core holds it (at least overlap/2 from that
     window's inner edges), so no float probability maps are built: the runtime's path when only
     the class map is wanted (about 20 ms less per 1296x966 photo than blending on this CPU).
     """
+    tile, overlap, batch_size = tiling.tile, tiling.overlap, tiling.batch_size
     if _fits_one_window(image, tile):
         return _run_whole(image, run_labels)
     height, width = image.shape[:2]
@@ -241,13 +259,10 @@ def predict_scaled(
     image: np.ndarray,
     run_batch: RunBatch,
     num_classes: int,
-    input_scale: float = 1.0,
-    tile: int = 512,
-    overlap: int = 64,
-    batch_size: int = 4,
+    tiling: TilingOptions = TilingOptions(),
 ) -> np.ndarray:
     """Class probabilities [K, H, W] for an HxWxC image, from a model that works on photos
-    resized by `input_scale`: `predict_tiled` on the resized image, resized back."""
-    model_input = resize_by(image, input_scale)
-    probs = predict_tiled(model_input, run_batch, num_classes, tile, overlap, batch_size)
+    resized by `tiling.input_scale`: `predict_tiled` on the resized image, resized back."""
+    model_input = resize_by(image, tiling.input_scale)
+    probs = predict_tiled(model_input, run_batch, num_classes, tiling)
     return resize_planes(probs, *image.shape[:2])

@@ -16,7 +16,7 @@ import numpy as np
 
 from weedseg.bench.config import ALL_BACKENDS
 from weedseg.bench.subjects import Subject
-from weedseg.infer.predictor import NO_SPINNING
+from weedseg.infer.onnx_session import provider_loads, session_options
 
 _ORT_PROVIDERS = {
     "ort": "CPUExecutionProvider",
@@ -40,8 +40,6 @@ def machine_skip_reason(backend: str) -> str | None:
     if provider is None or provider == "CPUExecutionProvider":
         return None
     import onnxruntime as ort
-
-    from weedseg.infer.predictor import provider_loads
 
     if provider not in ort.get_available_providers():
         return f"this onnxruntime build has no {provider}"
@@ -107,12 +105,9 @@ def _ort_session(
     """An ONNX Runtime session with dynamic dimensions pinned to this case's shape."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
     # backends take turns: an idle pool must not spin while the next backend runs
-    options.add_session_config_entry(*NO_SPINNING)
+    options = session_options(threads, spinning=False)
+    options.inter_op_num_threads = 1
     # a dynamic graph runs as fast as a static one once its free dimensions are fixed
     nhwc = shape[-1] == 3
     batch, height, width = (shape[0], shape[1], shape[2]) if nhwc else (shape[0], *shape[2:])

@@ -31,7 +31,14 @@ from weedseg.evaluate.metrics import ConfusionMatrix
 from weedseg.evaluate.report import ImageScore, WorstImage, write_report
 from weedseg.imageio import ImageReadError, read_image, read_mask
 from weedseg.infer.plant_vote import plant_vote as vote_plants
-from weedseg.tiling import SIZE_MULTIPLE, RunBatch, core_borders, predict_scaled, with_tta
+from weedseg.tiling import (
+    SIZE_MULTIPLE,
+    RunBatch,
+    TilingOptions,
+    core_borders,
+    predict_scaled,
+    with_tta,
+)
 
 
 @dataclass
@@ -97,13 +104,14 @@ def rescale(image: np.ndarray, mask: np.ndarray, scale: float) -> tuple[np.ndarr
 
 
 def image_core_borders(
-    height: int, width: int, tile: int, overlap: int, input_scale: float
+    height: int, width: int, tiling: TilingOptions
 ) -> tuple[list[int], list[int]]:
     """Rows and columns of an image where the tile cores of the model's input meet."""
-    model_h, model_w = (max(1, round(side * input_scale)) for side in (height, width))
+    scale, tile, overlap = tiling.input_scale, tiling.tile, tiling.overlap
+    model_h, model_w = (max(1, round(side * scale)) for side in (height, width))
     return (
-        [round(b / input_scale) for b in core_borders(model_h, tile, overlap)],
-        [round(b / input_scale) for b in core_borders(model_w, tile, overlap)],
+        [round(b / scale) for b in core_borders(model_h, tile, overlap)],
+        [round(b / scale) for b in core_borders(model_w, tile, overlap)],
     )
 
 
@@ -114,11 +122,8 @@ def evaluate_split(
     *,
     mean: Sequence[float],
     std: Sequence[float],
-    tile: int = 512,
-    overlap: int = 64,
-    batch_size: int = 4,
+    tiling: TilingOptions,
     scale: float = 1.0,
-    input_scale: float = 1.0,
     plant_vote: bool = False,
     tta: str = "none",
     keep_worst: int = 0,
@@ -127,9 +132,11 @@ def evaluate_split(
 ) -> SplitResult:
     """Predict every image of `stems` with tiling and accumulate one confusion matrix.
 
-    `scale` shrinks images and masks alike (a cheaper, coarser evaluation); `input_scale` is
-    the model's working scale: the model sees each image resized by it and its probabilities
-    are resized back, so the score is against the masks at full resolution, as the runtime.
+    `tiling` cuts each image into windows as the runtime does (its merge is always blend
+    here); `scale` shrinks images and masks alike (a cheaper, coarser evaluation), while
+    `tiling.input_scale` is the model's working scale: the model sees each image resized by it
+    and its probabilities are resized back, so the score is against the masks at full
+    resolution, as the runtime.
     `plant_vote` scores the class map after the runtime's plant vote; `tta` ("flip") averages
     each tile's probabilities with those of its mirror images, as the runtime's `tta`.
 
@@ -160,14 +167,12 @@ def evaluate_split(
             result.skipped.append({"stem": stem, "reason": reason})
             continue
         image, target = rescale(image, target, scale)
-        probs = predict_scaled(
-            image, run_batch, num_classes, input_scale, tile, overlap, batch_size
-        )  # [K, H, W]
+        probs = predict_scaled(image, run_batch, num_classes, tiling)  # [K, H, W]
         pred = probs.argmax(axis=0).astype(np.uint8)  # [H, W]
         if plant_vote:
             pred = vote_plants(pred, probs)
         score = ImageScore(stem, confusion.update(target, pred))
-        borders = image_core_borders(*image.shape[:2], tile, overlap, input_scale)
+        borders = image_core_borders(*image.shape[:2], tiling)
         result.consistency.update(target, pred, info.class_names, *borders)
         result.per_image.append(score)
         if keep_worst > 0 and not np.isnan(score.miou):
@@ -230,11 +235,8 @@ def run_evaluate(config: EvaluateConfig) -> dict:
         stems,
         mean=loaded.meta["mean"],
         std=loaded.meta["std"],
-        tile=config.tile,
-        overlap=config.overlap,
-        batch_size=config.batch,
+        tiling=TilingOptions(config.tile, config.overlap, config.batch, input_scale),
         scale=config.scale,
-        input_scale=input_scale,
         plant_vote=config.plant_vote,
         tta=config.tta,
         keep_worst=config.worst,

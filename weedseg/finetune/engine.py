@@ -12,6 +12,7 @@ from weedseg.data.format import DatasetInfo
 from weedseg.errors import WeedsegError
 from weedseg.evaluate.evaluator import SplitResult, evaluate_split
 from weedseg.precision import TrainFormat
+from weedseg.tiling import TilingOptions
 
 
 def warmup_cosine(step: int, total: int, warmup: int) -> float:
@@ -60,18 +61,16 @@ def validate(
     *,
     mean: Sequence[float],
     std: Sequence[float],
-    tile: int,
-    overlap: int,
+    tiling: TilingOptions,
     scale: float,
     device: torch.device,
     keep_worst: int = 0,
-    input_scale: float = 1.0,
 ) -> SplitResult:
     """Tiled full-image prediction over `stems`, as `weedseg evaluate`; the model stays training."""
     try:
         return evaluate_split(
-            model, info, stems, mean=mean, std=std, tile=tile, overlap=overlap,
-            scale=scale, input_scale=input_scale, device=device, keep_worst=keep_worst,
+            model, info, stems, mean=mean, std=std, tiling=tiling, scale=scale, device=device,
+            keep_worst=keep_worst,
         )  # fmt: skip
     finally:
         model.train()

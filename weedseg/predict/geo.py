@@ -205,7 +205,7 @@ def _predict_window(src, core, predictor: Predictor, config: PredictConfig, timi
     valid-pixel mask; no-data pixels get NODATA. Adds the prediction's timings to `timings`."""
     from rasterio.windows import Window
 
-    halo = max(predictor.overlap, 32)
+    halo = max(predictor.tiling.overlap, 32)
     top, left = max(core.row_off - halo, 0), max(core.col_off - halo, 0)
     bottom = min(core.row_off + core.height + halo, src.height)
     right = min(core.col_off + core.width + halo, src.width)

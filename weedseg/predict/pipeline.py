@@ -23,7 +23,8 @@ import yaml
 from weedseg.atomic import write_atomic
 from weedseg.bundle import MANIFEST_FILE, read_manifest, sha256_file
 from weedseg.errors import WeedsegError
-from weedseg.infer.predictor import Predictor, resolve_providers
+from weedseg.infer.onnx_session import resolve_providers
+from weedseg.infer.predictor import Predictor
 from weedseg.predict.config import PredictConfig
 from weedseg.predict.outputs import LoadedImage, load_input, write_outputs
 from weedseg.predict.records import ERRORS_FILE, SUMMARY_FILE, RunState

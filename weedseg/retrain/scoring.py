@@ -17,8 +17,8 @@ import numpy as np
 from weedseg.data.format import DatasetInfo
 from weedseg.evaluate.metrics import ConfusionMatrix, metrics_from_matrix
 from weedseg.imageio import ImageReadError, read_image, read_mask
-from weedseg.infer.predictor import argmax_classes
-from weedseg.tiling import predict_scaled
+from weedseg.infer.prediction import argmax_classes
+from weedseg.tiling import TilingOptions, predict_scaled
 
 
 @dataclass
@@ -56,9 +56,10 @@ class Segmenter:
         run_batch = torch_run_batch(model, loaded.meta["mean"], loaded.meta["std"], torch_device)
         num_classes = len(loaded.meta["classes"])
         input_scale = float(loaded.meta.get("input_scale", 1.0))
+        tiling = TilingOptions(tile, overlap, input_scale=input_scale)
 
         def predict(image: np.ndarray) -> np.ndarray:
-            probs = predict_scaled(image, run_batch, num_classes, input_scale, tile, overlap)
+            probs = predict_scaled(image, run_batch, num_classes, tiling)
             return argmax_classes(probs)  # [H, W] from [K, H, W]
 
         return cls(predict, num_classes)
