@@ -65,7 +65,7 @@ def train(root: Path, events: Path) -> None:
         optimizer.step()
         scheduler.step()
         step += 1
-        run.log(step, {"loss": loss.item()})
+        run.log(step, {"loss": loss.item()}, images_seen=step * len(x))
         run.save(step, model, optimizer, scheduler, spec=SPEC, task="reconstruction", meta={})
         _event(events, {"saved": step})
     run.close()

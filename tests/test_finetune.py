@@ -53,6 +53,7 @@ def test_finetune_command_writes_run_folder_and_best_checkpoint(data, tmp_path, 
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines if "val/mIoU" in x] == [2, 4]
     assert any("train/loss" in x for x in lines)
+    assert all(x["images_seen"] == 2 * x["step"] for x in lines)  # val curves too, batch 2
     assert (out / "images" / "val_000004.jpg").is_file()  # worst val image, side by side
 
     best = load_checkpoint(out)  # a run folder resolves to checkpoints/best

@@ -168,6 +168,7 @@ def test_paper_schedule_run_scores_each_partition_with_previous_weights(photos, 
     assert yaml.safe_load((out / "config.yaml").read_text())["schedule"] == "paper"
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2, 3, 4]
+    assert [line["images_seen"] for line in lines] == [2, 4, 6, 8]  # batch 2
     assert [line["pretrain/share"] for line in lines] == [0.0, 0.0, 1.0, 1.0]
     assert (out / "images" / "step_000004.png").is_file() and any((out / "tb").iterdir())
     last = load_checkpoint(out)
@@ -243,8 +244,8 @@ KILL_AFTER_LOGGING_STEP_3 = """
 import os, signal, sys
 from weedseg.run_dir import RunDir
 log = RunDir.log
-def log_then_die(self, step, metrics):
-    log(self, step, metrics)
+def log_then_die(self, step, metrics, **axes):
+    log(self, step, metrics, **axes)
     if step == 3:  # before step 3's checkpoint: the run must redo step 3 from step 2's
         os.kill(os.getpid(), signal.SIGKILL)
 RunDir.log = log_then_die

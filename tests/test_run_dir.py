@@ -33,7 +33,7 @@ def test_run_folder_layout_and_resume_state(tmp_path):
     model(torch.randn(2, 3, 32, 32)).mean().backward()
     opt.step()
     sched.step()
-    run.log(1, {"train/loss": 0.5})
+    run.log(1, {"train/loss": 0.5}, images_seen=2)
     run.write_image("strip.png", np.zeros((8, 8, 3), np.uint8))
     run.save(2, model, opt, sched, spec=SPEC, task="reconstruction", meta={"seed": 0}, every=2)
     assert run.save_best(model, spec=SPEC, task="segmentation", meta={}, score=0.5)
@@ -61,6 +61,27 @@ def test_run_folder_layout_and_resume_state(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_curves_line_up_on_images_seen_across_batch_sizes(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    curves = {}
+    for batch in (2, 4):  # the same 8 images, in 4 steps of 2 or 2 steps of 4
+        run = RunDir(tmp_path / f"batch{batch}")
+        run.start(Cfg())
+        for step in range(1, 8 // batch + 1):
+            run.log(step, {"train/loss": 1.0 / step}, images_seen=step * batch)
+        run.close()
+        lines = (tmp_path / f"batch{batch}" / "metrics.jsonl").read_text().splitlines()
+        assert json.loads(lines[-1])["images_seen"] == 8
+        events = EventAccumulator(str(tmp_path / f"batch{batch}" / "tb")).Reload()
+        curves[batch] = {
+            tag: [event.step for event in events.Scalars(tag)]
+            for tag in ("train/loss", "by_images/train/loss")
+        }
+    assert curves[2] == {"train/loss": [1, 2, 3, 4], "by_images/train/loss": [2, 4, 6, 8]}
+    assert curves[4] == {"train/loss": [1, 2], "by_images/train/loss": [4, 8]}
+
+
 def test_resume_without_run_fails(tmp_path):
     with pytest.raises(WeedsegError, match="nothing to resume"):
         RunDir(tmp_path / "none", resume=True).start(Cfg())
@@ -71,7 +92,7 @@ def test_resume_drops_a_metrics_line_cut_off_by_a_kill(tmp_path):
     run.start(Cfg())
     model = build_model(SPEC, 3)
     for step in (1, 2, 3):
-        run.log(step, {"train/loss": 1.0 / step})
+        run.log(step, {"train/loss": 1.0 / step}, images_seen=2 * step)
         if step == 2:
             run.save(2, model, spec=SPEC, task="reconstruction", meta={})
     run.close()
@@ -83,7 +104,7 @@ def test_resume_drops_a_metrics_line_cut_off_by_a_kill(tmp_path):
     resumed.start(Cfg())
     with pytest.warns(RuntimeWarning, match="dropped 1 cut-off line"):
         assert resumed.load_state(build_model(SPEC, 3)).step == 2
-    resumed.log(3, {"train/loss": 0.3})
+    resumed.log(3, {"train/loss": 0.3}, images_seen=6)
     resumed.close()
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
     assert steps == [1, 2, 3]

@@ -1,8 +1,8 @@
 """The run folder: everything needed to understand and reproduce one training run.
 
     RUN/config.yaml          the resolved config (one dataclass, saved once)
-    RUN/metrics.jsonl        one JSON object per logged step
-    RUN/tb/                  TensorBoard scalars (same numbers)
+    RUN/metrics.jsonl        one JSON object per logged step (with step and images_seen)
+    RUN/tb/                  TensorBoard scalars (same numbers, against steps and images seen)
     RUN/images/              PNGs a person can look at
     RUN/checkpoints/last.*   latest weights
     RUN/checkpoints/resume/  the last two committed resume states (weights, optimizer, scheduler,
@@ -20,7 +20,8 @@ Usage (the same under `torchrun`, see weedseg.distributed; only rank 0 writes):
         ...
         step += 1
         bar.advance(images=cfg.batch * dist.world_size, loss=loss)
-        run.log(step, {"train/loss": loss, "train/lr": lr})
+        seen = step * cfg.batch * dist.world_size  # the x-axis that survives a batch change
+        run.log(step, {"train/loss": loss, "train/lr": lr}, images_seen=seen)
         if step % cfg.val_every == 0 or step == cfg.steps:  # last (+ step_N every N)
             run.save(step, model, optimizer, scheduler, spec=spec, task="segmentation",
                      meta=meta, every=cfg.checkpoint_every)
@@ -120,18 +121,20 @@ class RunDir:
         """The config.yaml of this run, as a dict."""
         return yaml.safe_load(self.config_path.read_text(encoding="utf-8")) or {}
 
-    def log(self, step: int, metrics: dict[str, float]) -> None:
-        """Append one metrics line and the same scalars to TensorBoard."""
+    def log(self, step: int, metrics: dict[str, float], *, images_seen: int) -> None:
+        """Append one metrics line and the same scalars to TensorBoard, against optimizer steps
+        and, as `by_images/<name>`, against training images seen (all ranks): curves of runs
+        with different batch sizes or GPU counts line up on the second."""
         if not self.is_main:
             return
-        line = {"step": step, "time": round(time.time(), 3)} | {
-            k: float(v) for k, v in metrics.items()
-        }
+        line = {"step": step, "images_seen": images_seen, "time": round(time.time(), 3)}
+        line |= {k: float(v) for k, v in metrics.items()}
         with open(self.root / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
         writer = self.tensorboard()
         for name, value in metrics.items():
             writer.add_scalar(name, float(value), step)
+            writer.add_scalar(f"by_images/{name}", float(value), images_seen)
 
     def tensorboard(self):
         """The run's SummaryWriter (rank 0 only)."""

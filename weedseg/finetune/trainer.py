@@ -309,7 +309,7 @@ def _train(
                 scalars = {"train/loss": loss, "train/lr": lr, "train/images_seen": images}
                 if budget is not None:
                     scalars["train/time_s"] = budget.elapsed()
-                run.log(step, scalars)
+                run.log(step, scalars, images_seen=images)
             if step % config.val_every and not last:
                 continue
             began = time.perf_counter()
@@ -339,7 +339,7 @@ def _checkpoint(
         log(f"step {step}: no validation, checkpoints/best is this step")
     elif dist.is_main:
         scores = _validate(unwrap(s.model), s, run, config, device, step)
-        run.log(step, _scalars(scores))
+        run.log(step, _scalars(scores), images_seen=step * config.batch * dist.world_size)
         history.append({"step": step, **scores})
         meta["metrics"] = {"val_mIoU": scores["mIoU"], "val": scores}
         score = -1.0 if scores["mIoU"] is None else scores["mIoU"]

@@ -163,10 +163,10 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
         if step % cfg.log_every == 0 or step == total:
             extra = {"pretrain/share": share, "pretrain/images_per_s": bar.images_per_second}
             extra["pretrain/phase"] = phase.index
-            extra["pretrain/images_seen"] = step * cfg.batch * dist.world_size
+            extra["pretrain/images_seen"] = seen = step * cfg.batch * dist.world_size
             if budget is not None:
                 extra["pretrain/time_s"] = budget.elapsed()
-            run.log(step, scalars | extra)
+            run.log(step, scalars | extra, images_seen=seen)
         if cfg.image_every and (step % cfg.image_every == 0 or step == total):
             masked = apply_mask(images[:1], grid.to_pixels(patch_masks[:1]), torch.zeros(3))
             strip = reconstruction_strip(
