@@ -8,9 +8,9 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request, Response
 from weedseg.service.deps import BatcherDep, SettingsDep, TicketDep, require_api_key
 from weedseg.service.errors import bad_parameter
-from weedseg.service.pipeline import segment_upload, timing_headers
 from weedseg.service.routes.openapi import IMAGE_BODY, IMAGE_ERRORS
 from weedseg.service.schemas import Lane, LanesResponse
+from weedseg.service.segment_request import segment_upload, timing_headers
 
 router = APIRouter(tags=["segment"], dependencies=[Depends(require_api_key)])
 

@@ -10,9 +10,9 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 from weedseg.service.deps import BatcherDep, SettingsDep, TicketDep, require_api_key
-from weedseg.service.pipeline import Segmented, segment_upload, timing_headers
 from weedseg.service.routes.openapi import IMAGE_BODY, IMAGE_ERRORS
 from weedseg.service.schemas import ClassOut, CocoRle, SegmentResponse, WeedInstance
+from weedseg.service.segment_request import Segmented, segment_upload, timing_headers
 
 from weedseg.imageio import encode_image
 
