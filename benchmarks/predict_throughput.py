@@ -123,7 +123,7 @@ def main() -> None:
 
     from weedseg.infer import Predictor
     from weedseg.predict import PredictConfig, run_predict
-    from weedseg.predict.pipeline import make_predictor
+    from weedseg.predict.worker import make_predictor
 
     with tempfile.TemporaryDirectory(prefix="weedseg-throughput-") as tmp:
         work = Path(tmp)

@@ -229,17 +229,17 @@ def test_streams_give_the_same_outputs_as_one(tmp_path, bundle) -> None:
 
 
 def test_stream_count_default(monkeypatch, bundle) -> None:
-    from weedseg.predict import pipeline
+    from weedseg.predict import worker
 
     config = PredictConfig("x", str(bundle), "o")
-    monkeypatch.setattr(pipeline, "resolve_providers", lambda _: ["CPUExecutionProvider"])
+    monkeypatch.setattr(worker, "resolve_providers", lambda _: ["CPUExecutionProvider"])
     for cores, expected in ((1, 1), (2, 2), (4, 2), (16, 1)):
-        monkeypatch.setattr(pipeline.os, "cpu_count", lambda cores=cores: cores)
-        assert pipeline.stream_count(config) == expected
-    assert pipeline.stream_count(PredictConfig("x", str(bundle), "o", streams=3)) == 3
-    monkeypatch.setattr(pipeline, "resolve_providers", lambda _: ["CUDAExecutionProvider"])
-    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 2)
-    assert pipeline.stream_count(config) == 1
+        monkeypatch.setattr(worker.os, "cpu_count", lambda cores=cores: cores)
+        assert worker.stream_count(config) == expected
+    assert worker.stream_count(PredictConfig("x", str(bundle), "o", streams=3)) == 3
+    monkeypatch.setattr(worker, "resolve_providers", lambda _: ["CUDAExecutionProvider"])
+    monkeypatch.setattr(worker.os, "cpu_count", lambda: 2)
+    assert worker.stream_count(config) == 1
 
 
 def test_input_scale_option_reaches_the_model(tmp_path, bundle, capsys) -> None:

@@ -199,7 +199,7 @@ def stage_predict(config: DemoConfig, state: DemoState) -> None:
     """Batch-predict the test images with the bundle (torch-free runtime)."""
     from weedseg.data.format import DatasetInfo
     from weedseg.predict.config import PredictConfig
-    from weedseg.predict.pipeline import run_predict
+    from weedseg.predict.run import run_predict
 
     info = DatasetInfo.load(state.outputs["dataset"])
     folder = config.out / "field_photos"

@@ -16,6 +16,6 @@ Images under OUT are never read as inputs, so OUT may sit inside the source fold
 """
 
 from weedseg.predict.config import PredictConfig
-from weedseg.predict.pipeline import run_predict
+from weedseg.predict.run import run_predict
 
 __all__ = ["PredictConfig", "run_predict"]

@@ -1,9 +1,10 @@
 """`weedseg predict --ray [ADDRESS]`: the same per-image work on a Ray Data actor pool.
 
 Each actor loads one Predictor (a GPU each when the cluster has GPUs) and, per image, decodes,
-predicts and writes the outputs itself, exactly as the local pipeline does; the driver keeps the
-records and writes summary.csv / errors.csv. On a multi-node cluster every node needs weedseg
-installed and OUT, the inputs and the bundle on a filesystem it sees.
+predicts and writes the outputs itself, exactly as the local pipeline does (both take what they
+share from `weedseg.predict.worker`); the driver keeps the records and writes summary.csv /
+errors.csv. On a multi-node cluster every node needs weedseg installed and OUT, the inputs and
+the bundle on a filesystem it sees.
 """
 
 from __future__ import annotations
@@ -16,24 +17,21 @@ import numpy as np
 
 from weedseg.errors import WeedsegError
 from weedseg.predict.config import PredictConfig
+from weedseg.predict.outputs import load_input, write_outputs
 from weedseg.predict.records import RunState
 from weedseg.predict.sources import SourceItem
+from weedseg.predict.worker import Speed, failure_reason, make_predictor
 
 
 class PredictActor:
     """A Ray Data callable class: one Predictor, many batches of image paths."""
 
     def __init__(self, config: PredictConfig) -> None:
-        from weedseg.predict.pipeline import make_predictor
-
         self.config = config
         self.out = Path(config.out)
         self.predictor = make_predictor(config)
 
     def _one(self, item: SourceItem) -> dict:
-        from weedseg.predict.outputs import load_input, write_outputs
-        from weedseg.predict.pipeline import failure_reason
-
         try:
             loaded = load_input(item, self.config.bands)
             prediction = self.predictor.predict(loaded.image)
@@ -61,7 +59,7 @@ def run_ray(
     items: list[SourceItem],
     config: PredictConfig,
     state: RunState,
-    speed,
+    speed: Speed,
     advance: Callable[[], None],
 ) -> None:
     """Predict `items` on a Ray actor pool of `config.workers` actors; record every result."""
