@@ -1,5 +1,7 @@
 """`--resume` with the flags of the run it continues: the same command with `--resume` added works.
 
+weedseg.config_flags.config_from_args reads the run's saved config and calls `merge_resume_flags`.
+
 A flag equal to the saved config's value passes, a flag the saved config does not know (a newer
 option) or one that only says where the run runs (device, workers, ...) is taken, and a flag that
 conflicts with the saved recipe is refused, naming it.
@@ -38,22 +40,6 @@ def merge_resume_flags(
             "with another --out"
         )
     return values
-
-
-def resume_values(args: Any, flags: dict[str, Any], config_file: str) -> dict[str, Any]:
-    """`merge_resume_flags` for a command whose argparse options have defaults: the options
-    `weedseg.cli.main` saw on the command line (`args.given`) are checked against the run's
-    saved config file, the others take its values. `flags`: every option's value."""
-    import yaml
-
-    saved = Path(args.out) / config_file
-    if not saved.is_file():
-        raise WeedsegError(f"{args.out}: nothing to resume (no {config_file})")
-    recipe = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
-    given = getattr(args, "given", flags.keys())  # parsed elsewhere: every option counts
-    checked = {k: flags[k] for k in given if k in flags and k not in ("out", "resume")}
-    merged = merge_resume_flags(recipe, checked, WHERE_IT_RUNS, args.out)
-    return flags | {k: v for k, v in merged.items() if k in flags} | {"resume": True}
 
 
 def same_setting(given: Any, saved: Any) -> bool:

@@ -11,7 +11,18 @@ training step), `losses`, `sparse` (SparK-style masked convolution), `selection`
 difficulty maps), `strip` (the PNG), `trainer` (the run).
 """
 
+from typing import Any
+
 from weedseg.pretrain.config import PretrainConfig
-from weedseg.pretrain.trainer import PretrainResult, pretrain
 
 __all__ = ["PretrainConfig", "PretrainResult", "pretrain"]
+
+
+def __getattr__(name: str) -> Any:
+    """`pretrain` and `PretrainResult` load the trainer (torch) on first use, so the CLI reads
+    PretrainConfig's flags where torch is not installed."""
+    if name in ("PretrainResult", "pretrain"):
+        from weedseg.pretrain import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from weedseg import training_flags as shared
+from weedseg.config_flags import flag
 from weedseg.errors import WeedsegError
 from weedseg.tiling import SIZE_MULTIPLE
 
@@ -28,43 +30,89 @@ BUDGETS: dict[str, Budget] = {
 
 @dataclass
 class RetrainConfig:
-    """Everything that defines a retraining run (CLI flags map one to one)."""
+    """Everything that defines a retraining run (its flags are declared on the fields)."""
 
-    images: str  # the farm's unlabeled photos (searched recursively)
-    labels: str  # the farm's labels: a weedseg dataset, or an export `weedseg.labels` reads
-    base: str  # registry version, bundle (with its checkpoint), run folder or checkpoint
-    out: str  # run folder
-    budget: str = "small"  # a BUDGETS name; the two step counts below override it
-    pretrain_steps: int | None = None  # 0 skips continued pretraining
-    finetune_steps: int | None = None
+    # the farm's unlabeled photos (searched recursively)
+    images: str = field(metadata=flag("--images", help="the farm's unlabeled photos (a folder)"))
+    # the farm's labels: a weedseg dataset, or an export `weedseg.labels` reads
+    labels: str = field(
+        metadata=flag("--labels", help="farm labels: weedseg dataset, COCO json or mask export")
+    )
+    # registry version, bundle (with its checkpoint), run folder or checkpoint
+    base: str = field(
+        metadata=flag("--base", help="registry version, bundle, run folder or checkpoint")
+    )
+    out: str = field(metadata=flag("--out", help="run folder (rerun with --resume)"))
+    # a BUDGETS name; the two step counts below override it
+    budget: str = field(
+        default="small",
+        metadata=flag(
+            "--budget",
+            choices=list(BUDGETS),
+            help=", ".join(
+                f"{k}: {b.pretrain_steps} SMS + {b.finetune_steps} fine-tuning steps"
+                for k, b in BUDGETS.items()
+            ),
+        ),
+    )
+    # 0 skips continued pretraining
+    pretrain_steps: int | None = field(
+        default=None,
+        metadata=flag("--pretrain-steps", help="override the budget (0: skip SMS)"),
+    )
+    finetune_steps: int | None = field(
+        default=None, metadata=flag("--finetune-steps", help="override the budget")
+    )
     # wall-clock budget in seconds for the two training stages (`--time 1h`), split in the
     # ratio of the budget's step counts; evaluation and export come on top. 0 = steps
-    time: float = 0.0
-    base_data: str = ""  # the base model's labeled dataset, mixed into fine-tuning when set
-    base_mix: float = 1.0  # base train images per farm train image when base_data is set
-    label_map: list[str] = field(default_factory=list)  # LABEL=CLASS renames for the import
-    labels_format: str = "auto"
-    val_split: str = "val"  # the farm's validation split (held out from train when missing)
-    val_share: float = 0.2
-    size: int = 256  # training crop, multiple of 32
-    crop_scale: tuple[float, float] | None = None  # area share per crop; None: native scale
-    batch: int = 8
-    pretrain_lr: float = 1e-3  # lower than a fresh run: the base is already trained
-    finetune_lr: float = 5e-4
+    time: float = field(default=0.0, metadata=shared.time_flag())
+    # the base model's labeled dataset, mixed into fine-tuning when set
+    base_data: str = field(
+        default="", metadata=flag("--base-data", help="the base's dataset, mixed into training")
+    )
+    # base train images per farm train image when base_data is set
+    base_mix: float = field(
+        default=1.0, metadata=flag("--base-mix", help="base images per farm image")
+    )
+    # LABEL=CLASS renames for the import
+    label_map: list[str] = field(
+        default_factory=list,
+        metadata=flag("--map", action="append", help="label rename LABEL=CLASS"),
+    )
+    labels_format: str = field(default="auto", metadata=flag("--labels-format"))
+    # the farm's validation split (held out from train when missing)
+    val_split: str = field(
+        default="val", metadata=flag("--val-split", help="the farm validation split")
+    )
+    val_share: float = field(default=0.2, metadata=flag("--val-share"))
+    # training crop, multiple of 32
+    size: int = field(default=256, metadata=flag("--size", help="training crop (x32)"))
+    # area share per crop; None: native scale
+    crop_scale: tuple[float, float] | None = field(default=None, metadata=shared.CROP_SCALE)
+    batch: int = field(default=8, metadata=flag("--batch"))
+    # lower than a fresh run: the base is already trained
+    pretrain_lr: float = field(default=1e-3, metadata=flag("--pretrain-lr"))
+    finetune_lr: float = field(default=5e-4, metadata=flag("--finetune-lr"))
     mask_ratio: float = 0.5
-    patch: int = 32
-    tile: int = 512  # evaluation window, as `weedseg evaluate`
-    overlap: int = 64
-    export_size: int = 512  # bundle tile / optimisation profile size
-    overlays: int = 4  # validation images drawn base vs new in the report
-    seed: int = 0
-    workers: int = 2
-    device: str = "auto"
-    precision: str = "auto"  # training precision and memory format (weedseg.precision)
-    memory_format: str = "auto"
-    cache_gb: float = 8.0  # decoded-photo cache limit in GiB (0: none)
-    cache_dir: str = ""  # "" = OUT/cache/photos, shared by the two training stages
-    resume: bool = False
+    patch: int = field(default=32, metadata=flag("--patch", help="SMS mask unit in pixels"))
+    # evaluation window, as `weedseg evaluate`
+    tile: int = field(default=512, metadata=flag("--tile", help="evaluation window (x32)"))
+    overlap: int = field(default=64, metadata=flag("--overlap"))
+    # bundle tile / optimisation profile size
+    export_size: int = field(default=512, metadata=flag("--export-size"))
+    # validation images drawn base vs new in the report
+    overlays: int = field(default=4, metadata=flag("--overlays"))
+    seed: int = field(default=0, metadata=flag("--seed"))
+    workers: int = field(default=2, metadata=flag("--workers"))
+    device: str = field(default="auto", metadata=shared.DEVICE)
+    # training precision and memory format (weedseg.precision)
+    precision: str = field(default="auto", metadata=shared.PRECISION)
+    memory_format: str = field(default="auto", metadata=shared.MEMORY_FORMAT)
+    # decoded-photo cache limit in GiB (0: none)
+    cache_gb: float = field(default=8.0, metadata=shared.CACHE_GB)
+    # "" = OUT/cache/photos, shared by the two training stages
+    cache_dir: str = field(default="", metadata=shared.CACHE_DIR)
+    resume: bool = field(default=False, metadata=shared.RESUME)
 
     def __post_init__(self) -> None:
         if self.crop_scale is not None:  # YAML gives a list
