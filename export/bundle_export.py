@@ -46,6 +46,7 @@ from weedseg.atomic import atomic_dir
 from weedseg.bundle import Manifest, load_bundle, write_manifest
 from weedseg.errors import WeedsegError
 from weedseg.infer.tensorrt_engine import import_tensorrt
+from weedseg.model_paths import resolve_model, run_name
 from weedseg.models import head_classes
 from weedseg.tiling import TilingOptions
 
@@ -68,11 +69,7 @@ def onnx_options(config: ExportConfig) -> OnnxOptions:
 
 
 def _model_name(config: ExportConfig, checkpoint_path: Path) -> str:
-    if config.name:
-        return config.name
-    # runs/<name>/checkpoints/best -> <name>
-    parent = checkpoint_path.parent
-    return parent.parent.name if parent.name == "checkpoints" else checkpoint_path.name
+    return config.name or run_name(checkpoint_path)
 
 
 def _fitted_images(source: str | None, n: int, size: int) -> tuple[list[np.ndarray], str]:
@@ -233,7 +230,7 @@ def export_bundle(config: ExportConfig) -> Manifest:
     if config.tensorrt:
         import_tensorrt()  # fail before any work when TensorRT is missing
     options = onnx_options(config)
-    loaded = load_checkpoint(config.source, config.which)
+    loaded = load_checkpoint(resolve_model(config.source).checkpoint(config.which))
     if loaded.task != "segmentation":
         raise WeedsegError(
             f"{loaded.path}: a {loaded.task} checkpoint has no class head; fine-tune it first"

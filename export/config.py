@@ -13,7 +13,7 @@ DEFAULT_TIMING_CACHE = Path.home() / ".cache" / "weedseg" / "tensorrt.timing.cac
 class ExportConfig:
     """Everything `weedseg export` needs; printed and stored in the bundle's manifest."""
 
-    source: str  # run folder or checkpoint
+    source: str  # a model path with a training checkpoint (weedseg.model_paths)
     out: str  # bundle folder
     imgsz: int = 512
     dynamic: bool = False

@@ -12,6 +12,7 @@ import shutil
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
@@ -106,6 +107,17 @@ def test_retrain_beats_the_base_on_the_farm_split(retrained):
     for stage in ("pretrain", "finetune"):  # the crop scale reaches both training stages
         config = yaml.safe_load((run / stage / "config.yaml").read_text())
         assert config["crop_scale"] is None  # native scale, chosen per photo
+
+
+def test_evaluate_takes_the_retrain_run_folder_as_its_model(retrained, tmp_path) -> None:
+    run = retrained.run_dir
+    out = tmp_path / "evaluation"
+    args = ["evaluate", "--model", str(run), "--data", str(run / "data"), "--split", "val"]
+    assert main([*args, "--out", str(out), "--tile", "64", "--overlap", "0"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    new = retrained.report["new"]
+    assert Path(report["model"]) == Path(new["checkpoint"])  # the run's fine-tuned weights
+    assert report["metrics"]["mIoU"] == pytest.approx(new["scores"]["mIoU"], abs=1e-4)
 
 
 def test_crop_scale_flag_reaches_the_config() -> None:

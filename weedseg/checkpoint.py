@@ -27,6 +27,7 @@ from torch import nn
 
 from weedseg.atomic import atomic_path, write_atomic
 from weedseg.errors import WeedsegError
+from weedseg.model_paths import checkpoint_stem, resolve_checkpoint
 from weedseg.models import ModelSpec, build_model, head_classes
 
 FORMAT = "weedseg-checkpoint"
@@ -90,7 +91,7 @@ def save_checkpoint(
     meta: dict[str, Any] | None = None,
 ) -> Path:
     """Write `<path>.safetensors` and `<path>.json` atomically (fsynced); return the stem."""
-    stem = _stem(Path(path))
+    stem = checkpoint_stem(path)
     weights = stem.with_suffix(".safetensors")
     sidecar = checkpoint_sidecar(model, spec=spec, task=task, meta=meta, weights=weights.name)
     with atomic_path(weights, durable=True) as tmp:
@@ -131,30 +132,9 @@ def sidecar_text(sidecar: dict[str, Any]) -> str:
     return json.dumps(sidecar, indent=2, default=_jsonable)
 
 
-def resolve_checkpoint(path_or_run: str | Path, which: str | None = None) -> Path:
-    """The checkpoint stem for a run folder, a stem, or either of its two files.
-
-    A run folder resolves to `checkpoints/<which>`; with `which=None`, `best` when the run has
-    one (segmentation runs keep the best by validation score) else `last`.
-    """
-    path = Path(path_or_run)
-    if path.is_dir():
-        folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-        names = [which] if which else ["best", "last"]
-        for name in names:
-            if (folder / f"{name}.json").is_file():
-                return folder / name
-        raise WeedsegError(f"{path}: no checkpoint {' or '.join(names)} in {folder}")
-    stem = _stem(path)
-    if not stem.with_suffix(".json").is_file():
-        sidecar = stem.with_suffix(".json")
-        raise WeedsegError(f"{path}: not a weedseg checkpoint ({sidecar} missing)")
-    return stem
-
-
 def read_sidecar(stem: str | Path) -> dict[str, Any]:
     """The parsed JSON sidecar of a checkpoint stem, checked for format."""
-    sidecar_path = _stem(Path(stem)).with_suffix(".json")
+    sidecar_path = checkpoint_stem(stem).with_suffix(".json")
     try:
         sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -166,7 +146,7 @@ def read_sidecar(stem: str | Path) -> dict[str, Any]:
 
 def load_tensors(stem: str | Path) -> dict[str, torch.Tensor]:
     """The weights of a checkpoint stem (safetensors, never pickle)."""
-    weights = _stem(Path(stem)).with_suffix(".safetensors")
+    weights = checkpoint_stem(stem).with_suffix(".safetensors")
     if not weights.is_file():
         raise WeedsegError(f"{weights}: checkpoint weights missing")
     try:
@@ -212,10 +192,6 @@ def transfer_weights(
     report.new = [name for name in own if name not in matched]
     target.load_state_dict(matched, strict=False)
     return report
-
-
-def _stem(path: Path) -> Path:
-    return path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
 
 
 def _out_channels(model: nn.Module) -> int:

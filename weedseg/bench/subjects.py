@@ -15,6 +15,7 @@ from torch import nn
 
 from weedseg.classes import DEFAULT_CLASSES
 from weedseg.errors import WeedsegError
+from weedseg.model_paths import resolve_model, run_name
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -133,14 +134,16 @@ def peer_subject(name: str, num_classes: int = len(DEFAULT_CLASSES)) -> Subject:
 
 
 def load_subject(model: str) -> Subject:
-    """`preset:NAME`, a bundle folder, a run folder or a checkpoint as a Subject."""
+    """`preset:NAME` or a model path (`weedseg.model_paths`: a bundle, or what has one, is
+    benchmarked as its bundle) as a Subject."""
     if model.startswith(PRESET_PREFIX):
         return _preset_subject(model.removeprefix(PRESET_PREFIX))
     path = Path(model)
-    if (path / "weedseg.json").is_file():
-        return _bundle_subject(path)
+    resolved = resolve_model(path)
+    if resolved.bundle is not None:
+        return _bundle_subject(resolved.bundle)
     if path.exists() or path.with_suffix(".json").is_file():
-        return _checkpoint_subject(path)
+        return _checkpoint_subject(resolved.checkpoint())
     raise WeedsegError(
         f"{model}: not a bundle, run folder or checkpoint; for an untrained model use "
         f"preset:NAME (e.g. preset:unet-mobilenetv3-lite)"
@@ -168,10 +171,8 @@ def _checkpoint_subject(path: Path) -> Subject:
     if loaded.task != "segmentation":
         raise WeedsegError(f"{loaded.path}: a {loaded.task} checkpoint has no class head")
     meta = loaded.meta
-    parent = loaded.path.parent
-    name = parent.parent.name if parent.name == "checkpoints" else loaded.path.name
     return Subject(
-        name=name,
+        name=run_name(loaded.path),
         role="ours",
         source=str(loaded.path),
         network=loaded.model.eval(),

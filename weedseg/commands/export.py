@@ -90,13 +90,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from weedseg.bundle import MANIFEST_FILE
     from weedseg.errors import WeedsegError
     from weedseg.export.config import DEFAULT_TIMING_CACHE, ExportConfig
+    from weedseg.model_paths import is_bundle
 
-    if (Path(args.source) / MANIFEST_FILE).is_file() and args.out is None:
+    if is_bundle(args.source) and args.out is None:
         if not args.check:
             raise WeedsegError(f"{args.source} is a bundle: add --check to check it")
         from weedseg.export.check import check_bundle

@@ -48,19 +48,17 @@ def run(args: argparse.Namespace) -> int:
 
 def model_classes(path: str):
     """The class list of a bundle or registry version (no torch), or of a checkpoint's sidecar."""
-    from pathlib import Path
-
-    from weedseg.bundle import MANIFEST_FILE, read_manifest
+    from weedseg.bundle import read_manifest
     from weedseg.classes import ClassInfo
     from weedseg.errors import WeedsegError
+    from weedseg.model_paths import resolve_model
 
-    root = Path(path)
-    for bundle in (root, root / "bundle"):
-        if (bundle / MANIFEST_FILE).is_file():
-            return read_manifest(bundle).class_infos()
-    from weedseg.checkpoint import read_sidecar, resolve_checkpoint
+    model = resolve_model(path)
+    if model.bundle is not None:
+        return read_manifest(model.bundle).class_infos()
+    from weedseg.checkpoint import read_sidecar
 
-    classes = read_sidecar(resolve_checkpoint(root)).get("meta", {}).get("classes")
+    classes = read_sidecar(model.checkpoint()).get("meta", {}).get("classes")
     if not classes:
         raise WeedsegError(f"{path}: no class list (give a fine-tuned model or a bundle)")
     return tuple(ClassInfo.from_dict(c) for c in classes)

@@ -31,6 +31,7 @@ from weedseg.evaluate.metrics import ConfusionMatrix
 from weedseg.evaluate.report import ImageScore, WorstImage, write_report
 from weedseg.imageio import ImageReadError, read_image, read_mask
 from weedseg.infer.plant_vote import plant_vote as vote_plants
+from weedseg.model_paths import resolve_model
 from weedseg.tiling import (
     SIZE_MULTIPLE,
     RunBatch,
@@ -45,7 +46,8 @@ from weedseg.tiling import (
 class EvaluateConfig:
     """Everything `weedseg evaluate` needs; saved in report.json."""
 
-    model: str  # run folder or checkpoint path (without or with .safetensors)
+    model: str  # a model path with a training checkpoint (weedseg.model_paths): run, checkpoint,
+    # retrain run, registry version, or a bundle whose checkpoint is still on disk
     data: str  # canonical labeled dataset root
     split: str = "test"
     out: str = "runs/evaluate"
@@ -221,7 +223,7 @@ def run_evaluate(config: EvaluateConfig) -> dict:
     if not stems:
         raise WeedsegError(f"{config.data}: split {config.split!r} is missing or empty")
     device = resolve_device(config.device)
-    loaded = load_checkpoint(config.model, which=config.which)
+    loaded = load_checkpoint(resolve_model(config.model).checkpoint(config.which))
     if loaded.task != "segmentation":
         raise WeedsegError(f"{loaded.path} is a {loaded.task} checkpoint, not a segmenter")
     classes = [ClassInfo.from_dict(c) for c in loaded.meta["classes"]]

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from weedseg.bundle import MANIFEST_FILE, read_manifest
+from weedseg.bundle import read_manifest
 from weedseg.errors import WeedsegError
+from weedseg.model_paths import ModelPath, bundle_checkpoint, resolve_model
 
 REPORT_FILE = "report.json"
 
@@ -24,20 +25,23 @@ class Candidate:
 
 def read_candidate(path: str | Path) -> Candidate:
     """A retrain run (its bundle, checkpoint, farm scores and lineage) or a plain bundle."""
-    path = Path(path)
-    if (path / REPORT_FILE).is_file() and (path / "bundle").is_dir():
-        return _from_retrain_run(path)
-    if (path / MANIFEST_FILE).is_file():
-        return _from_bundle(path)
+    model = resolve_model(path)
+    if model.kind == "retrain-run" and model.bundle and (model.path / REPORT_FILE).is_file():
+        return _from_retrain_run(model)
+    if model.kind == "bundle":
+        return _from_bundle(model.path)
     raise WeedsegError(
         f"{path}: not a version id, a `weedseg retrain` run folder or a bundle folder"
     )
 
 
-def _from_retrain_run(run: Path) -> Candidate:
-    report = json.loads((run / REPORT_FILE).read_text(encoding="utf-8"))
+def _from_retrain_run(run: ModelPath) -> Candidate:
+    report = json.loads((run.path / REPORT_FILE).read_text(encoding="utf-8"))
     new, split = report["new"]["scores"], report["split"]
-    checkpoint = Path(report["new"]["checkpoint"])
+    try:
+        checkpoint = run.checkpoint()
+    except WeedsegError:  # its fine-tuning run was deleted: the bundle is registered alone
+        checkpoint = None
     evaluation = {
         "data": split["data"],
         "split": split["split"],
@@ -53,21 +57,17 @@ def _from_retrain_run(run: Path) -> Candidate:
         "config": report["config"],
     }
     return Candidate(
-        bundle=run / "bundle",
-        checkpoint=checkpoint if checkpoint.with_suffix(".json").is_file() else None,
-        info={"source": str(run.resolve()), "evaluation": evaluation, "lineage": lineage},
+        bundle=run.bundle,
+        checkpoint=checkpoint,
+        info={"source": str(run.path.resolve()), "evaluation": evaluation, "lineage": lineage},
     )
 
 
 def _from_bundle(bundle: Path) -> Candidate:
     manifest = read_manifest(bundle)
-    recorded = manifest.provenance.get("checkpoint")
-    checkpoint = Path(recorded) if recorded else None
-    if checkpoint is not None and not checkpoint.with_suffix(".json").is_file():
-        checkpoint = None
     return Candidate(
         bundle=bundle,
-        checkpoint=checkpoint,
+        checkpoint=bundle_checkpoint(bundle),
         info={
             "source": str(bundle.resolve()),
             "evaluation": None,

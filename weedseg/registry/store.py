@@ -14,11 +14,11 @@ from typing import Any
 
 from weedseg.atomic import write_atomic
 from weedseg.errors import WeedsegError
+from weedseg.model_paths import BUNDLE_DIR, VERSION_CHECKPOINT, VERSION_FILE
 
 ENV_VAR = "WEEDSEG_REGISTRY"
 DEFAULT_ROOT = "runs/registry"
 POINTER_FILE = "current.json"
-VERSION_FILE = "version.json"
 VERSION_NAME = re.compile(r"v\d{4,}\Z")
 
 
@@ -37,11 +37,11 @@ class Version:
 
     @property
     def bundle(self) -> Path:
-        return self.root / "bundle"
+        return self.root / BUNDLE_DIR
 
     @property
     def checkpoint(self) -> Path | None:
-        stem = self.root / "checkpoint" / "model"
+        stem = self.root / VERSION_CHECKPOINT
         return stem if stem.with_suffix(".json").is_file() else None
 
     @property
@@ -103,14 +103,13 @@ class Registry:
         final = self.versions_dir / version_id
         tmp = Path(tempfile.mkdtemp(prefix=f".{version_id}.", suffix=".tmp", dir=self.versions_dir))
         try:
-            shutil.copytree(bundle, tmp / "bundle")
-            manifest = load_bundle(tmp / "bundle").manifest  # the copy too
+            shutil.copytree(bundle, tmp / BUNDLE_DIR)
+            manifest = load_bundle(tmp / BUNDLE_DIR).manifest  # the copy too
             if checkpoint is not None:
-                (tmp / "checkpoint").mkdir()
+                stem = tmp / VERSION_CHECKPOINT
+                stem.parent.mkdir()
                 for suffix in (".safetensors", ".json"):
-                    shutil.copyfile(
-                        checkpoint.with_suffix(suffix), tmp / "checkpoint" / f"model{suffix}"
-                    )
+                    shutil.copyfile(checkpoint.with_suffix(suffix), stem.with_suffix(suffix))
             record = info | {
                 "id": version_id,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

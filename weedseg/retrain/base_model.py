@@ -1,7 +1,8 @@
 """What a `--base` path is: its training weights (for SMS and fine-tuning) and its bundle, if any.
 
-Accepted: a registry version folder (bundle/ + checkpoint/), a bundle folder whose manifest
-points at a checkpoint that is still on disk, a training run folder or a checkpoint.
+Accepted (`weedseg.model_paths`): a registry version folder (bundle/ + checkpoint/), a retrain
+run folder, a bundle folder whose manifest points at a checkpoint that is still on disk, a
+training run folder or a checkpoint.
 """
 
 from __future__ import annotations
@@ -9,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from weedseg.bundle import MANIFEST_FILE, load_bundle
-from weedseg.checkpoint import read_sidecar, resolve_checkpoint
+from weedseg.bundle import load_bundle
+from weedseg.checkpoint import read_sidecar
 from weedseg.classes import ClassInfo
 from weedseg.errors import WeedsegError
+from weedseg.model_paths import resolve_model
 from weedseg.models import PRESETS, ModelSpec
-
-VERSION_FILE = "version.json"  # marks a registry version folder (weedseg.registry)
 
 
 @dataclass(frozen=True)
@@ -55,20 +55,10 @@ def resolve_base(path: str | Path) -> BaseModel:
     path = Path(path)
     if not path.exists():
         raise WeedsegError(f"--base {path}: no such bundle, registry version, run or checkpoint")
-    bundle = None
-    if (path / VERSION_FILE).is_file():
-        bundle = load_bundle(path / "bundle").root
-        stem = path / "checkpoint" / "model"
-        if not stem.with_suffix(".json").is_file():
-            raise WeedsegError(
-                f"{path}: this registry version has no training checkpoint to retrain from"
-            )
-    elif (path / MANIFEST_FILE).is_file():
-        loaded = load_bundle(path)  # checksums: a modified bundle stops here
-        bundle = loaded.root
-        stem = _bundle_checkpoint(path, loaded.manifest.provenance)
-    else:
-        stem = resolve_checkpoint(path)
+    model = resolve_model(path)
+    # checksums: a modified bundle stops here
+    bundle = load_bundle(model.bundle).root if model.bundle else None
+    stem = model.checkpoint()
     sidecar = read_sidecar(stem)
     meta = sidecar.get("meta", {})
     if sidecar.get("task") != "segmentation" or not meta.get("classes"):
@@ -82,17 +72,4 @@ def resolve_base(path: str | Path) -> BaseModel:
         mean=[float(v) for v in meta["mean"]],
         std=[float(v) for v in meta["std"]],
         input_scale=float(meta.get("input_scale", 1.0)),
-    )
-
-
-def _bundle_checkpoint(bundle: Path, provenance: dict) -> Path:
-    """The checkpoint a bundle was exported from, which retraining needs for its weights."""
-    recorded = provenance.get("checkpoint")
-    if recorded:
-        for candidate in (Path(recorded), bundle / recorded):
-            if candidate.with_suffix(".json").is_file():
-                return resolve_checkpoint(candidate)
-    raise WeedsegError(
-        f"{bundle}: the bundle's training checkpoint ({recorded or 'not recorded'}) is not on this "
-        "machine; retraining needs weights: pass the run folder or a registry version"
     )

@@ -17,6 +17,7 @@ from weedseg.data.format import DatasetInfo, find_images
 from weedseg.errors import WeedsegError
 from weedseg.evaluate.metrics import json_number
 from weedseg.imageio import read_image, read_mask, write_image
+from weedseg.model_paths import BUNDLE_DIR, RETRAIN_CONFIG_FILE, RETRAIN_FINETUNE_RUN
 from weedseg.resume_flags import WHERE_IT_RUNS
 from weedseg.retrain.base_model import BaseModel, resolve_base
 from weedseg.retrain.config import RetrainConfig
@@ -25,7 +26,7 @@ from weedseg.retrain.report import comparison_panel, pick_overlay_stems, write_r
 from weedseg.retrain.scoring import Segmenter
 from weedseg.retrain.stages import StageBook
 
-CONFIG_FILE = "retrain.yaml"
+CONFIG_FILE = RETRAIN_CONFIG_FILE  # marks a retrain run folder (weedseg.model_paths)
 
 
 @dataclass
@@ -197,7 +198,7 @@ def _finetune(cfg: RetrainConfig, base: BaseModel, out: Path, pretrain: dict, lo
     from weedseg.finetune.config import FinetuneConfig
     from weedseg.finetune.trainer import run_finetune
 
-    run = out / "finetune"
+    run = out / RETRAIN_FINETUNE_RUN
     resume = _fresh_or_resumable(run)
     init = out / "init" / "model"
     if not resume or not init.with_suffix(".json").is_file():
@@ -289,8 +290,8 @@ def _export(cfg: RetrainConfig, out: Path) -> dict:
 
     manifest = export_bundle(
         ExportConfig(
-            source=str(out / "finetune"),
-            out=str(out / "bundle"),
+            source=str(out / RETRAIN_FINETUNE_RUN),
+            out=str(out / BUNDLE_DIR),
             imgsz=cfg.export_size,
             dynamic=True,
             min_size=min(64, cfg.export_size),
@@ -301,4 +302,4 @@ def _export(cfg: RetrainConfig, out: Path) -> dict:
             force=True,
         )
     )
-    return {"bundle": str(out / "bundle"), "model_sha256": manifest.files["model.onnx"]}
+    return {"bundle": str(out / BUNDLE_DIR), "model_sha256": manifest.files["model.onnx"]}

@@ -15,6 +15,7 @@ from weedseg.atomic import write_atomic
 from weedseg.data.format import find_images
 from weedseg.errors import WeedsegError
 from weedseg.imageio import ImageReadError, read_image, write_image
+from weedseg.model_paths import resolve_model
 from weedseg.suggest.config import SuggestConfig
 from weedseg.suggest.embeddings import image_embedding
 from weedseg.suggest.selection import combine, select_diverse
@@ -23,7 +24,6 @@ from weedseg.suggest.signals import (
     Signal,
     bundle_entropy,
     fit_side,
-    model_kind,
     reconstruction_difficulty,
     run_entropy,
 )
@@ -55,11 +55,11 @@ def output_paths(out: str | Path) -> tuple[Path, Path, Path]:
 def build_signals(cfg: SuggestConfig) -> dict[str, Signal]:
     """The signals the given models provide: entropy (segmenter), difficulty (pretraining run)."""
     signals: dict[str, Signal] = {}
-    kind = model_kind(cfg.model)
-    if kind == "bundle":
-        signals["entropy"] = bundle_entropy(cfg.model)
-    elif kind == "segmentation":
-        signals["entropy"] = run_entropy(cfg.model, cfg.device)
+    model = resolve_model(cfg.model)  # a bundle (or what has one) is scored torch-free
+    if model.bundle is not None:
+        signals["entropy"] = bundle_entropy(model.bundle)
+    elif _task(model.checkpoint()) == "segmentation":
+        signals["entropy"] = run_entropy(model.checkpoint(), cfg.device)
     else:
         signals["difficulty"] = reconstruction_difficulty(
             cfg.model, cfg.masks, cfg.seed, cfg.device
@@ -69,6 +69,13 @@ def build_signals(cfg: SuggestConfig) -> dict[str, Signal]:
             cfg.pretrain, cfg.masks, cfg.seed, cfg.device
         )
     return signals
+
+
+def _task(checkpoint: Path) -> str:
+    """`segmentation` or `reconstruction`: what a checkpoint was trained for."""
+    from weedseg.checkpoint import read_sidecar
+
+    return str(read_sidecar(checkpoint).get("task"))
 
 
 def suggest_labels(cfg: SuggestConfig, log: Callable[[str], None] = print) -> SuggestResult:

@@ -14,11 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from weedseg.bundle import MANIFEST_FILE
 from weedseg.errors import WeedsegError
 from weedseg.tiling import SIZE_MULTIPLE, predict_tiled
 
-REGISTRY_VERSION_FILE = "version.json"  # a `weedseg models` version folder
 Signal = Callable[[np.ndarray], float]  # HxWx3 uint8 RGB -> score
 
 
@@ -39,27 +37,11 @@ def fit_side(image: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def model_path(path: str | Path) -> Path:
-    """The model a path names: a registry version stands for its bundle."""
-    path = Path(path)
-    return path / "bundle" if (path / REGISTRY_VERSION_FILE).is_file() else path
-
-
-def model_kind(path: str | Path) -> str:
-    """`bundle`, `segmentation` or `reconstruction` for a --model / --pretrain path."""
-    path = model_path(path)
-    if (path / MANIFEST_FILE).is_file():
-        return "bundle"
-    from weedseg.checkpoint import read_sidecar, resolve_checkpoint
-
-    return str(read_sidecar(resolve_checkpoint(path)).get("task"))
-
-
-def bundle_entropy(path: str | Path) -> Signal:
-    """Entropy from a bundle, torch-free (weedseg.infer.Predictor)."""
+def bundle_entropy(bundle: Path) -> Signal:
+    """Entropy from a bundle folder, torch-free (weedseg.infer.Predictor)."""
     from weedseg.infer import Predictor
 
-    predictor = Predictor.from_bundle(model_path(path))
+    predictor = Predictor.from_bundle(bundle)
     return lambda image: mean_entropy(predictor.predict(image, return_probs=True).probs)
 
 
