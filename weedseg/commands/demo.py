@@ -17,10 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from weedseg.defaults import DEFAULT_ARCH
 from weedseg.errors import WeedsegError
 from weedseg.formatting import format_number
+
+if TYPE_CHECKING:
+    from weedseg.bundle import Manifest
 
 HELP = "Run the pipeline end to end on a small synthetic field dataset and say where outputs are."
 
@@ -80,18 +84,25 @@ def stage_preview(config: DemoConfig, state: DemoState) -> None:
     state.outputs["preview"] = write_preview(state.outputs["dataset"], config.out / "preview.png")
 
 
+def _split_photos(dataset: Path, split: str, folder: Path) -> Path:
+    """The photos of one split copied into a fresh plain folder, as unlabeled photos arrive."""
+    from weedseg.data.format import DatasetInfo
+
+    info = DatasetInfo.load(dataset)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for stem in info.split(split):
+        shutil.copyfile(info.image_path(stem), folder / info.images[stem])
+    return folder
+
+
 def stage_pretrain(config: DemoConfig, state: DemoState) -> None:
     """Selective-masking pretraining on the train images (no labels used)."""
-    from weedseg.data.format import DatasetInfo
     from weedseg.pretrain.config import PretrainConfig
     from weedseg.pretrain.trainer import pretrain
 
-    info = DatasetInfo.load(state.outputs["dataset"])
-    pool = config.out / "pool"  # the train images only, as an unlabeled folder
-    shutil.rmtree(pool, ignore_errors=True)
-    pool.mkdir(parents=True)
-    for stem in info.split("train"):
-        shutil.copyfile(info.image_path(stem), pool / info.images[stem])
+    # the train images only, as an unlabeled folder
+    pool = _split_photos(state.outputs["dataset"], "train", config.out / "pool")
     run = config.out / "pretrain"
     shutil.rmtree(run, ignore_errors=True)
     result = pretrain(
@@ -111,8 +122,12 @@ def stage_pretrain(config: DemoConfig, state: DemoState) -> None:
         )
     )
     state.outputs["pretrain"] = run
-    state.numbers["pretrain images/s"] = result.images_per_second
-    state.numbers["pretrain trained in"] = _trained_in(run)
+    state.numbers |= pretrain_numbers(result.images_per_second, run)
+
+
+def pretrain_numbers(images_per_second: float, run: Path) -> dict[str, object]:
+    """The pretraining run's speed and how it computed (its config.yaml)."""
+    return {"pretrain images/s": images_per_second, "pretrain trained in": _trained_in(run)}
 
 
 def stage_finetune(config: DemoConfig, state: DemoState) -> None:
@@ -137,8 +152,12 @@ def stage_finetune(config: DemoConfig, state: DemoState) -> None:
         )
     )
     state.outputs["finetune"] = run
-    state.numbers["val mIoU (best)"] = result.best_miou
-    state.numbers["finetune trained in"] = _trained_in(run)
+    state.numbers |= finetune_numbers(result.best_miou, run)
+
+
+def finetune_numbers(best_miou: float | None, run: Path) -> dict[str, object]:
+    """The fine-tuning run's best validation mIoU and how it computed (its config.yaml)."""
+    return {"val mIoU (best)": best_miou, "finetune trained in": _trained_in(run)}
 
 
 def _trained_in(run: Path) -> str:
@@ -165,9 +184,14 @@ def stage_evaluate(config: DemoConfig, state: DemoState) -> None:
         )
     )
     state.outputs["evaluation"] = out / "report.md"
-    state.numbers["test mIoU"] = report["metrics"]["mIoU"]
-    for name, scores in report["metrics"]["per_class"].items():
-        state.numbers[f"test IoU {name}"] = scores["iou"]
+    state.numbers |= evaluate_numbers(report)
+
+
+def evaluate_numbers(report: dict) -> dict[str, object]:
+    """The test split's mIoU and each class's IoU, from `run_evaluate`'s report."""
+    metrics = report["metrics"]
+    per_class = {f"test IoU {name}": s["iou"] for name, s in metrics["per_class"].items()}
+    return {"test mIoU": metrics["mIoU"]} | per_class
 
 
 def stage_export(config: DemoConfig, state: DemoState) -> None:
@@ -188,25 +212,26 @@ def stage_export(config: DemoConfig, state: DemoState) -> None:
         )
     )
     state.outputs["bundle"] = bundle
-    state.numbers["ONNX agreement with PyTorch"] = manifest.verification.get("agreement")
-    if manifest.int8:
-        for key in ("agreement", "miou_delta_points", "cpu_speedup"):
-            if key in manifest.int8:
-                state.numbers[f"INT8 {key}"] = manifest.int8[key]
+    state.numbers |= export_numbers(manifest)
+
+
+def export_numbers(manifest: Manifest) -> dict[str, object]:
+    """The bundle's ONNX-vs-PyTorch agreement and, with INT8, its accuracy and speed."""
+    numbers: dict[str, object] = {
+        "ONNX agreement with PyTorch": manifest.verification.get("agreement")
+    }
+    for key in ("agreement", "miou_delta_points", "cpu_speedup"):
+        if manifest.int8 and key in manifest.int8:
+            numbers[f"INT8 {key}"] = manifest.int8[key]
+    return numbers
 
 
 def stage_predict(config: DemoConfig, state: DemoState) -> None:
     """Batch-predict the test images with the bundle (torch-free runtime)."""
-    from weedseg.data.format import DatasetInfo
     from weedseg.predict.config import PredictConfig
     from weedseg.predict.run import run_predict
 
-    info = DatasetInfo.load(state.outputs["dataset"])
-    folder = config.out / "field_photos"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    for stem in info.split("test"):
-        shutil.copyfile(info.image_path(stem), folder / info.images[stem])
+    folder = _split_photos(state.outputs["dataset"], "test", config.out / "field_photos")
     out = config.out / "predict"
     shutil.rmtree(out, ignore_errors=True)
     code = run_predict(
@@ -253,8 +278,15 @@ def stage_serve(config: DemoConfig, state: DemoState) -> None:
         server.wait(timeout=30)
     (config.out / "http_overlay.jpg").write_bytes(overlay)
     state.outputs["http overlay"] = config.out / "http_overlay.jpg"
-    state.numbers["HTTP weed instances"] = len(answer["weeds"])
-    state.numbers["HTTP class fractions"] = answer.get("fractions")
+    state.numbers |= http_numbers(answer)
+
+
+def http_numbers(answer: dict) -> dict[str, object]:
+    """The weeds and class fractions in the service's JSON answer for one photo."""
+    return {
+        "HTTP weed instances": len(answer["weeds"]),
+        "HTTP class fractions": answer["fractions"],
+    }
 
 
 def stage_report(config: DemoConfig, state: DemoState) -> None:
