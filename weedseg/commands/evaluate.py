@@ -11,7 +11,12 @@ HELP = "evaluate a segmentation model on a labeled split (mIoU, per-class IoU, r
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="fine-tuning run folder or checkpoint")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="fine-tuning run folder or checkpoint; also a retrain run folder, a registry version "
+        "or a bundle whose checkpoint is on this machine",
+    )
     parser.add_argument("--data", required=True, help="labeled dataset root (dataset.yaml)")
     parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
     parser.add_argument("--out", required=True, help="report folder to write")
