@@ -8,18 +8,22 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from bundles import build_colour_bundle, field_image
 from labeled_datasets import write_colour_dataset
 from onnx import TensorProto, helper, numpy_helper
 from weedseg.export.bundle_export import int8_summary
-from weedseg.export.quantize import quantize_int8
+from weedseg.export.quantize import quantize_int8, tiled_miou
 from weedseg.export.trt_compat import check_model, profile_for
 
 from weedseg.bundle import load_bundle
 from weedseg.checkpoint import save_checkpoint
 from weedseg.classes import DEFAULT_CLASSES
 from weedseg.cli import main
+from weedseg.evaluate.metrics import ConfusionMatrix
 from weedseg.imageio import write_image
+from weedseg.infer import Predictor
 from weedseg.models import build_model, spec_from_name
+from weedseg.tiling import TilingOptions
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +134,28 @@ def test_summary_warns_when_int8_loses_accuracy_or_speed() -> None:
     assert "serve the FP32" in lines[1] and "not faster" in lines[2]
     good = entry | {"miou_delta_points": -0.4, "miou_images": 21, "cpu_speedup": 1.5}
     assert len(int8_summary(good).splitlines()) == 1
+
+
+@pytest.mark.parametrize("input_scale", [1.0, 0.5])
+def test_tiled_miou_scores_as_the_runtime_predicts(tmp_path, input_scale) -> None:
+    """Export's INT8 accuracy check tiles (and rescales) photos as the Predictor does."""
+    root = build_colour_bundle(tmp_path / "b")
+    manifest = load_bundle(root).manifest
+    images = [field_image(150, 170, seed) for seed in range(2)]
+    predictor = Predictor.from_bundle(root, tile=64, overlap=16, input_scale=input_scale)
+    masks = [predictor.predict(image).labels for image in images]
+    masks[0][:10] = (masks[0][:10] + 1) % 3  # planted disagreement: the score must see it
+    expected = ConfusionMatrix(3)
+    for image, mask in zip(images, masks, strict=True):
+        expected.update(mask, predictor.predict(image).labels)
+    miou = tiled_miou(
+        root / "model.onnx",
+        list(zip(images, masks, strict=True)),
+        num_classes=3,
+        layout=manifest.input.layout,
+        mean=manifest.mean,
+        std=manifest.std,
+        tiling=TilingOptions(64, 16, batch_size=1, input_scale=input_scale),
+        static_size=None,
+    )
+    assert miou == pytest.approx(float(expected.compute().miou), abs=1e-6) and miou < 1.0

@@ -11,7 +11,6 @@ from weedseg.classes import DEFAULT_CLASSES
 from weedseg.errors import WeedsegError
 from weedseg.infer import Prediction, Predictor
 from weedseg.infer.analysis import class_fractions, weed_instances
-from weedseg.infer.onnx_session import resolve_providers
 from weedseg.infer.render import colorize, legend, overlay
 
 
@@ -174,11 +173,8 @@ def test_tampered_bundle_is_refused(tmp_path) -> None:
 def test_bad_input_and_providers(bundle) -> None:
     predictor = Predictor.from_bundle(bundle, providers="cpu")
     assert predictor.providers == ["CPUExecutionProvider"]
-    assert resolve_providers("auto")[-1] == "CPUExecutionProvider"
     with pytest.raises(WeedsegError, match="HxWx3 uint8"):
         predictor.predict(np.zeros((10, 10), dtype=np.uint8))
-    with pytest.raises(WeedsegError, match="not usable|not a"):
-        resolve_providers("NoSuchExecutionProvider")
     with pytest.raises(BundleError, match="INT8"):
         Predictor.from_bundle(bundle, precision="int8")
 
@@ -210,19 +206,6 @@ def test_analysis() -> None:
     xs, ys = zip(*weed["polygon"], strict=True)
     assert (min(xs), max(xs), min(ys), max(ys)) == (5, 24, 5, 14)
     assert len(weed_instances(labels, 2, min_area_px=1)) == 2
-
-
-def test_tensorrt_profile_covers_the_shapes_sent(tmp_path) -> None:
-    from weedseg.bundle import load_bundle
-    from weedseg.infer.onnx_session import tensorrt_options
-
-    manifest = load_bundle(build_colour_bundle(tmp_path / "b", layout="NHWC")).manifest
-    options = tensorrt_options(manifest, tile=512, batch_size=4, cache_dir=tmp_path / "cache")
-    assert options["trt_profile_min_shapes"] == "images:1x32x32x3"
-    assert options["trt_profile_max_shapes"] == "images:4x512x512x3"
-    assert options["trt_engine_cache_enable"] == "True"
-    static = load_bundle(build_colour_bundle(tmp_path / "s", dynamic=False)).manifest
-    assert "trt_profile_min_shapes" not in tensorrt_options(static, 64, 1, tmp_path)
 
 
 def test_dynamic_bundle_size_limits(tmp_path) -> None:
