@@ -240,9 +240,9 @@ def export_bundle(config: ExportConfig) -> Manifest:
     if num_classes > MAX_CLASSES:
         raise WeedsegError(f"{num_classes} classes do not fit the uint8 class map")
     classes = checkpoint_classes(loaded.meta, num_classes, loaded.path)
-    if "mean" not in loaded.meta or "std" not in loaded.meta:
+    if loaded.meta.mean is None or loaded.meta.std is None:
         raise WeedsegError(f"{loaded.path}: checkpoint metadata has no mean/std")
-    mean, std = tuple(loaded.meta["mean"]), tuple(loaded.meta["std"])
+    mean, std = tuple(loaded.meta.mean), tuple(loaded.meta.std)
     deploy = DeployModel(model, mean, std, options.layout)
     images, image_source = _fitted_images(
         config.verify or (config.calib[0] if config.calib else None), config.verify_n, config.imgsz
@@ -267,10 +267,10 @@ def export_bundle(config: ExportConfig) -> Manifest:
             provenance={
                 "checkpoint": str(loaded.path),
                 "task": loaded.task,
-                "step": meta.get("step"),
-                "seed": meta.get("seed"),
-                "data": meta.get("data"),
-                "init": meta.get("init"),
+                "step": meta.step,
+                "seed": meta.seed,
+                "data": meta.data,
+                "init": meta.init,
                 "export_config": config.to_dict(),
             },
             verification=verification.to_dict(),

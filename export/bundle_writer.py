@@ -10,6 +10,7 @@ from weedseg.export.onnx_export import OnnxOptions
 
 from weedseg import __version__
 from weedseg.bundle import ClassEntry, InputSpec, Manifest, TileSpec
+from weedseg.checkpoint import CheckpointMeta
 from weedseg.errors import WeedsegError
 
 TILE_OVERLAP_FRACTION = 8  # default overlap = tile size / 8 (64 px at 512)
@@ -50,12 +51,11 @@ def producer_versions() -> dict[str, str]:
     }
 
 
-def checkpoint_classes(meta: dict[str, Any], num_outputs: int, path: Path) -> list[ClassEntry]:
+def checkpoint_classes(meta: CheckpointMeta, num_outputs: int, path: Path) -> list[ClassEntry]:
     """The checkpoint's classes, which must match the model's number of outputs."""
-    classes = meta.get("classes")
-    if not classes:
+    if not meta.classes:
         raise WeedsegError(f"{path}: checkpoint metadata has no classes; export a fine-tuned model")
-    entries = [ClassEntry(name=c["name"], color=tuple(c["color"])) for c in classes]
+    entries = [ClassEntry(name=c.name, color=tuple(c.color)) for c in meta.classes]
     if len(entries) != num_outputs:
         raise WeedsegError(
             f"{path}: metadata lists {len(entries)} classes but the model has {num_outputs} outputs"
@@ -68,7 +68,7 @@ def build_manifest(
     model_name: str,
     arch: dict[str, Any],
     classes: list[ClassEntry],
-    meta: dict[str, Any],
+    meta: CheckpointMeta,
     options: OnnxOptions,
     provenance: dict[str, Any],
     verification: dict[str, Any],
@@ -81,16 +81,16 @@ def build_manifest(
         model_name=model_name,
         arch=arch,
         classes=classes,
-        mean=tuple(meta["mean"]),
-        std=tuple(meta["std"]),
+        mean=tuple(meta.mean),
+        std=tuple(meta.std),
         input=input_spec(options),
         outputs=["labels", "probs"],
         tile=TileSpec(size=tile, overlap=tile // TILE_OVERLAP_FRACTION, merge=tile_merge),
-        input_scale=float(meta.get("input_scale", 1.0)),
+        input_scale=float(meta.input_scale),
         plant_vote=plant_vote,
         opset=options.opset,
         producer=producer_versions(),
         provenance=provenance,
-        metrics=dict(meta.get("metrics") or {}),
+        metrics=dict(meta.metrics or {}),
         verification=verification,
     )

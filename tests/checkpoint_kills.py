@@ -29,7 +29,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter  # noqa: F401 (imported once, before forking)
 
 import weedseg.checkpoint
-from weedseg.checkpoint import load_tensors
+from weedseg.checkpoint import CheckpointMeta, load_tensors
 from weedseg.models import ModelSpec, build_model
 from weedseg.run_dir import RunDir
 from weedseg.seeding import seed_everything
@@ -66,7 +66,15 @@ def train(root: Path, events: Path) -> None:
         scheduler.step()
         step += 1
         run.log(step, {"loss": loss.item()}, images_seen=step * len(x))
-        run.save(step, model, optimizer, scheduler, spec=SPEC, task="reconstruction", meta={})
+        run.save(
+            step,
+            model,
+            optimizer,
+            scheduler,
+            spec=SPEC,
+            task="reconstruction",
+            meta=CheckpointMeta(),
+        )
         _event(events, {"saved": step})
     run.close()
 

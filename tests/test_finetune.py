@@ -59,11 +59,11 @@ def test_finetune_command_writes_run_folder_and_best_checkpoint(data, tmp_path, 
     best = load_checkpoint(out)  # a run folder resolves to checkpoints/best
     assert best.task == "segmentation" and best.path.name == "best"
     for key in ("classes", "mean", "std", "step", "seed", "data", "metrics", "config"):
-        assert key in best.meta, key
-    assert [c["name"] for c in best.meta["classes"]] == ["soil", "crop", "weed"]
-    assert best.meta["metrics"]["val_mIoU"] == max(x["val/mIoU"] for x in lines if "val/mIoU" in x)
-    assert best.meta["data"]["val_source"] == "split 'val'"
-    assert best.meta["input_scale"] == 0.5  # evaluate and export take it from here
+        assert getattr(best.meta, key) is not None, key
+    assert best.meta.class_names == ["soil", "crop", "weed"]
+    assert best.meta.metrics["val_mIoU"] == max(x["val/mIoU"] for x in lines if "val/mIoU" in x)
+    assert best.meta.data["val_source"] == "split 'val'"
+    assert best.meta.input_scale == 0.5  # evaluate and export take it from here
     assert main(args) == 2  # a used run folder is refused without --resume
 
 
@@ -162,9 +162,9 @@ def test_final_trains_on_every_train_image_without_validation_and_keeps_the_last
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert not any("val/mIoU" in x for x in lines)  # the val split exists but is not used
     best = load_checkpoint(out)
-    assert best.path.name == "best" and best.meta["step"] == 4
-    assert best.meta["data"]["train"] == 4 and best.meta["data"]["val"] == 0
-    assert "--final" in best.meta["data"]["val_source"]
+    assert best.path.name == "best" and best.meta.step == 4
+    assert best.meta.data["train"] == 4 and best.meta.data["val"] == 0
+    assert "--final" in best.meta.data["val_source"]
     last, kept = load_tensors(out / "checkpoints" / "last"), load_tensors(best.path)
     for name in last:
         torch.testing.assert_close(kept[name], last[name], rtol=0, atol=0, msg=name)
@@ -178,7 +178,7 @@ def test_val_share_0_without_a_val_split_holds_nothing_out(tmp_path):
     messages: list[str] = []
     result = run_finetune(config, log=messages.append)
     assert result.best_miou is None and result.best_step == 3 and result.history == []
-    assert load_checkpoint(result.run_dir).meta["step"] == 3
+    assert load_checkpoint(result.run_dir).meta.step == 3
     assert any("checkpoints/best is the last step" in m for m in messages)
     with pytest.raises(WeedsegError, match="--val-share"):
         run_finetune(tiny_config(info, tmp_path / "bad", val_share=1.0))

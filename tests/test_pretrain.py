@@ -172,14 +172,14 @@ def test_paper_schedule_run_scores_each_partition_with_previous_weights(photos, 
     assert [line["pretrain/share"] for line in lines] == [0.0, 0.0, 1.0, 1.0]
     assert (out / "images" / "step_000004.png").is_file() and any((out / "tb").iterdir())
     last = load_checkpoint(out)
-    assert last.task == "reconstruction" and last.meta["step"] == 4 and len(last.meta["mean"]) == 3
+    assert last.task == "reconstruction" and last.meta.step == 4 and len(last.meta.mean) == 3
 
     # partition 1 = images 1, 3, 5 (sorted order), each scored once, by the step-2 model
     maps, info = load_maps(out / "selection" / "step_000002.npz")
     assert sorted(maps) == [1, 3, 5] and info["step"] == 2
     previous = load_checkpoint(out / "checkpoints" / "step_000002")
     paths = sorted(photos.rglob("*.png"))
-    mean, std = torch.tensor(last.meta["mean"]), torch.tensor(last.meta["std"])
+    mean, std = torch.tensor(last.meta.mean), torch.tensor(last.meta.std)
     scorer = Reconstructor(previous.model)
     again = score_images(paths, [1, 3, 5], scorer, cfg, mean, std, info["seed"])
     for index in maps:
@@ -216,7 +216,7 @@ def test_online_schedule_with_cnn_knobs_continues_from_init(photos, tmp_path):
     assert result.steps == 2 and np.isfinite(result.final_loss)
     assert any("--init" in m and "carried" in m for m in messages)
     adapted = load_checkpoint(tmp_path / "online")
-    assert adapted.spec == spec and adapted.meta["mean"] == shipped["mean"]
+    assert adapted.spec == spec and adapted.meta.mean == shipped["mean"]
     assert (tmp_path / "online" / "images" / "step_000002.png").is_file()
 
 
@@ -308,7 +308,7 @@ def test_kill_9_then_resume_matches_uninterrupted_run(photos, tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     a = load_tensors(tmp_path / "whole" / "checkpoints" / "last")
     b = load_tensors(tmp_path / "killed" / "checkpoints" / "last")
-    assert load_checkpoint(tmp_path / "killed").meta["step"] == 4
+    assert load_checkpoint(tmp_path / "killed").meta.step == 4
     logged = (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in logged] == [1, 2, 3, 4]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -334,7 +334,7 @@ def test_torchrun_two_cpu_processes_write_one_run(photos, tmp_path):
     ]
     done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=180, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert load_checkpoint(out).meta["step"] == 4
+    assert load_checkpoint(out).meta.step == 4
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]  # one writer, one line per step
 

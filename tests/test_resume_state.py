@@ -14,7 +14,7 @@ import torch
 
 import weedseg.resume_state
 from weedseg.bundle import sha256_file
-from weedseg.checkpoint import load_tensors, save_checkpoint
+from weedseg.checkpoint import CheckpointMeta, load_tensors, save_checkpoint
 from weedseg.errors import WeedsegError
 from weedseg.models import ModelSpec, build_model
 from weedseg.run_dir import RunDir
@@ -44,7 +44,7 @@ def _saved_run(root: Path, steps: int) -> tuple[RunDir, torch.nn.Module]:
     model, optimizer = _training()
     for step in range(1, steps + 1):
         _step(model, optimizer)
-        run.save(step, model, optimizer, spec=SPEC, task="reconstruction", meta={})
+        run.save(step, model, optimizer, spec=SPEC, task="reconstruction", meta=CheckpointMeta())
     return run, model
 
 
@@ -141,7 +141,7 @@ def test_a_full_disk_while_saving_keeps_the_previous_step(tmp_path, monkeypatch)
 
     monkeypatch.setattr(weedseg.resume_state.torch, "save", disk_full)
     with pytest.raises(WeedsegError, match="step 2 .*No space left.*step 1 is kept"):
-        run.save(2, model, optimizer, spec=SPEC, task="reconstruction", meta={})
+        run.save(2, model, optimizer, spec=SPEC, task="reconstruction", meta=CheckpointMeta())
     monkeypatch.undo()
     resume = tmp_path / "run" / "checkpoints" / "resume"
     assert [p.name for p in resume.iterdir()] == ["step_000001"]  # no temporary folder left

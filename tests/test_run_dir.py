@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from weedseg.checkpoint import load_checkpoint
+from weedseg.checkpoint import CheckpointMeta, load_checkpoint
 from weedseg.errors import WeedsegError
 from weedseg.models import build_model, spec_from_name
 from weedseg.run_dir import RunDir
@@ -35,16 +35,20 @@ def test_run_folder_layout_and_resume_state(tmp_path):
     sched.step()
     run.log(1, {"train/loss": 0.5}, images_seen=2)
     run.write_image("strip.png", np.zeros((8, 8, 3), np.uint8))
-    run.save(2, model, opt, sched, spec=SPEC, task="reconstruction", meta={"seed": 0}, every=2)
-    assert run.save_best(model, spec=SPEC, task="segmentation", meta={}, score=0.5)
-    assert not run.save_best(model, spec=SPEC, task="segmentation", meta={}, score=0.4)
+    run.save(
+        2, model, opt, sched, spec=SPEC, task="reconstruction", meta=CheckpointMeta(seed=0), every=2
+    )
+    assert run.save_best(model, spec=SPEC, task="segmentation", meta=CheckpointMeta(), score=0.5)
+    assert not run.save_best(
+        model, spec=SPEC, task="segmentation", meta=CheckpointMeta(), score=0.4
+    )
     run.close()
     root = tmp_path / "run"
     assert run.saved_config() == {"lr": 0.1, "size": [64, 64]}
     assert json.loads((root / "metrics.jsonl").read_text())["train/loss"] == 0.5
     assert any((root / "tb").iterdir()) and (root / "images" / "strip.png").is_file()
     assert (root / "checkpoints" / "step_000002.json").is_file()
-    assert load_checkpoint(root, which="last").meta["step"] == 2
+    assert load_checkpoint(root, which="last").meta.step == 2
 
     with pytest.raises(WeedsegError, match="already holds a run"):
         RunDir(root).start(Cfg())
@@ -94,7 +98,7 @@ def test_resume_drops_a_metrics_line_cut_off_by_a_kill(tmp_path):
     for step in (1, 2, 3):
         run.log(step, {"train/loss": 1.0 / step}, images_seen=2 * step)
         if step == 2:
-            run.save(2, model, spec=SPEC, task="reconstruction", meta={})
+            run.save(2, model, spec=SPEC, task="reconstruction", meta=CheckpointMeta())
     run.close()
     metrics = tmp_path / "run" / "metrics.jsonl"
     with open(metrics, "a", encoding="utf-8") as f:

@@ -3,7 +3,7 @@
 The JSON sidecar holds the architecture, so a checkpoint rebuilds its own model:
 
     save_checkpoint("runs/pre/checkpoints/last", model, spec=spec, task="reconstruction",
-                    meta={"mean": [...], "std": [...], "step": 1000})
+                    meta=CheckpointMeta(mean=[...], std=[...], step=1000))
     loaded = load_checkpoint("runs/pre")                    # a run folder, a stem or either file
     seg = build_model(loaded.spec, out_channels=3)
     print(transfer_weights(seg, "runs/pre").summary())      # what carried over, what is new
@@ -17,7 +17,7 @@ state (weights with optimizer, scheduler, RNG and step) is committed whole by
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from weedseg.atomic import atomic_path, write_atomic
+from weedseg.classes import ClassInfo
 from weedseg.errors import WeedsegError
 from weedseg.model_paths import checkpoint_stem, resolve_checkpoint
 from weedseg.models import ModelSpec, build_model, head_classes
@@ -36,13 +37,67 @@ TASKS = ("reconstruction", "segmentation")
 
 
 @dataclass
+class CheckpointMeta:
+    """What a checkpoint says about its training: the sidecar's `meta`, typed.
+
+    Written by pretrain and finetune; read by finetune, evaluate, export, retrain, bench and
+    suggest. Every field is optional, so a sidecar from an older version reads with defaults for
+    what it lacks; keys this version does not know travel in `extra` and are written back as
+    they were. On disk `meta` stays a plain JSON object with the same keys as before.
+    """
+
+    mean: list[float] | None = None  # dataset normalisation, 0..1 RGB
+    std: list[float] | None = None
+    classes: tuple[ClassInfo, ...] = ()  # segmentation: one per output channel
+    input_scale: float = 1.0  # photos are shrunk by this before tiling (fine-tuned at it)
+    step: int | None = None  # the optimizer step the weights are from
+    seed: int | None = None
+    score: float | None = None  # checkpoints/best: the validation score that chose it
+    metrics: dict[str, Any] | None = None  # fine-tuning: val_mIoU and the whole val report
+    data: str | dict[str, Any] | None = None  # pretraining: the images; fine-tuning: the split
+    init: dict[str, Any] | None = None  # fine-tuning: the source checkpoint, what carried over
+    loss: str | None = None  # fine-tuning loss
+    class_weights: list[float] | None = None  # fine-tuning: the loss's class weights
+    images: int | None = None  # pretraining: images in the pool
+    phase: int | None = None  # pretraining: the schedule phase the weights are from
+    config: dict[str, Any] = field(default_factory=dict)  # the run's config, as saved
+    extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
+
+    @classmethod
+    def from_dict(cls, meta: dict[str, Any] | None) -> CheckpointMeta:
+        """Read a sidecar's `meta` (missing keys -> defaults, unknown keys -> `extra`)."""
+        known = {f.name for f in fields(cls)} - {"extra"}
+        values = {k: v for k, v in (meta or {}).items() if k in known}
+        if "classes" in values:
+            values["classes"] = tuple(ClassInfo.from_dict(c) for c in values["classes"] or [])
+        extra = {k: v for k, v in (meta or {}).items() if k not in known}
+        return cls(**values, extra=extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The sidecar's `meta`: the fields that differ from their defaults, then `extra`."""
+        blank = CheckpointMeta()
+        meta = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "extra" and getattr(self, f.name) != getattr(blank, f.name)
+        }
+        if "classes" in meta:
+            meta["classes"] = [c.to_dict() for c in self.classes]
+        return meta | self.extra
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.classes]
+
+
+@dataclass
 class LoadedCheckpoint:
     """A model rebuilt from a checkpoint, with what its sidecar says about it."""
 
     model: nn.Module
     spec: ModelSpec
     task: str
-    meta: dict[str, Any]
+    meta: CheckpointMeta
     path: Path  # stem: `path.with_suffix(".json")` is the sidecar
 
 
@@ -88,9 +143,11 @@ def save_checkpoint(
     *,
     spec: ModelSpec,
     task: str,
-    meta: dict[str, Any] | None = None,
+    meta: CheckpointMeta | dict[str, Any] | None = None,
 ) -> Path:
-    """Write `<path>.safetensors` and `<path>.json` atomically (fsynced); return the stem."""
+    """Write `<path>.safetensors` and `<path>.json` atomically (fsynced); return the stem.
+
+    `meta` is a CheckpointMeta, or a sidecar's raw `meta` dict written as it is."""
     stem = checkpoint_stem(path)
     weights = stem.with_suffix(".safetensors")
     sidecar = checkpoint_sidecar(model, spec=spec, task=task, meta=meta, weights=weights.name)
@@ -110,7 +167,7 @@ def checkpoint_sidecar(
     *,
     spec: ModelSpec,
     task: str,
-    meta: dict[str, Any] | None,
+    meta: CheckpointMeta | dict[str, Any] | None,
     weights: str,
 ) -> dict[str, Any]:
     """The JSON sidecar of a checkpoint whose weights file is named `weights`."""
@@ -123,7 +180,7 @@ def checkpoint_sidecar(
         "task": task,
         "out_channels": _out_channels(model),
         "weights": weights,
-        "meta": meta or {},
+        "meta": meta.to_dict() if isinstance(meta, CheckpointMeta) else meta or {},
     }
 
 
@@ -142,6 +199,16 @@ def read_sidecar(stem: str | Path) -> dict[str, Any]:
     if sidecar.get("format") != FORMAT:
         raise WeedsegError(f"{sidecar_path}: not a weedseg checkpoint")
     return sidecar
+
+
+def sidecar_meta(sidecar: dict[str, Any]) -> CheckpointMeta:
+    """The typed `meta` of a parsed sidecar (`read_sidecar`)."""
+    return CheckpointMeta.from_dict(sidecar.get("meta"))
+
+
+def read_meta(stem: str | Path) -> CheckpointMeta:
+    """The typed `meta` of a checkpoint stem's sidecar."""
+    return sidecar_meta(read_sidecar(stem))
 
 
 def load_tensors(stem: str | Path) -> dict[str, torch.Tensor]:
@@ -167,7 +234,7 @@ def load_checkpoint(path_or_run: str | Path, which: str | None = None) -> Loaded
     except RuntimeError as exc:
         raise WeedsegError(f"{stem}: weights do not match {spec}: {exc}") from exc
     return LoadedCheckpoint(
-        model=model, spec=spec, task=sidecar["task"], meta=sidecar.get("meta", {}), path=stem
+        model=model, spec=spec, task=sidecar["task"], meta=sidecar_meta(sidecar), path=stem
     )
 
 

@@ -30,8 +30,10 @@ from torch import nn
 from weedseg.atomic import atomic_path, fsync_dir, fsync_file, write_atomic
 from weedseg.bundle import sha256_file
 from weedseg.checkpoint import (
+    CheckpointMeta,
     checkpoint_sidecar,
     load_tensors,
+    read_meta,
     read_sidecar,
     save_weights,
     sidecar_text,
@@ -67,7 +69,7 @@ class LoadedResume:
     step: int
     tensors: dict[str, torch.Tensor]
     state: dict[str, Any]
-    meta: dict[str, Any]
+    meta: CheckpointMeta
     source: Path  # the folder (or legacy stem) it came from
 
 
@@ -79,7 +81,7 @@ def save_resume_point(
     *,
     spec: ModelSpec,
     task: str,
-    meta: dict[str, Any],
+    meta: CheckpointMeta,
 ) -> ResumePoint:
     """Commit weights, sidecar and `state` as step `step`; keep the previous step, drop older.
 
@@ -242,7 +244,7 @@ def _read_parts(stem: Path, state_path: Path, source: Path) -> LoadedResume:
         step=int(state["step"]),
         tensors=load_tensors(stem),
         state=state,
-        meta=read_sidecar(stem).get("meta", {}),
+        meta=read_meta(stem),
         source=source,
     )
 
@@ -250,6 +252,6 @@ def _read_parts(stem: Path, state_path: Path, source: Path) -> LoadedResume:
 def _sidecar_step(stem: Path) -> int | None:
     """The `meta.step` a checkpoint's sidecar records (None: no readable sidecar)."""
     try:
-        return read_sidecar(stem).get("meta", {}).get("step")
+        return read_meta(stem).step
     except WeedsegError:
         return None

@@ -48,7 +48,7 @@ import yaml
 from torch import nn
 
 from weedseg.atomic import write_atomic
-from weedseg.checkpoint import read_sidecar, save_checkpoint, unwrap
+from weedseg.checkpoint import CheckpointMeta, read_meta, save_checkpoint, unwrap
 from weedseg.distributed import barrier
 from weedseg.errors import WeedsegError
 from weedseg.imageio import write_image
@@ -68,7 +68,7 @@ class TrainState:
 
     step: int
     extra: dict[str, Any]
-    meta: dict[str, Any]
+    meta: CheckpointMeta
     optimizer: dict[str, Any] | None = None
     scheduler: dict[str, Any] | None = None
 
@@ -115,7 +115,7 @@ class RunDir:
         barrier()
         best = self.checkpoints / "best.json"
         if self.resume and best.is_file():
-            self.best_score = read_sidecar(best.with_suffix("")).get("meta", {}).get("score")
+            self.best_score = read_meta(best.with_suffix("")).score
 
     def saved_config(self) -> dict[str, Any]:
         """The config.yaml of this run, as a dict."""
@@ -160,7 +160,7 @@ class RunDir:
         *,
         spec: ModelSpec,
         task: str,
-        meta: dict[str, Any],
+        meta: CheckpointMeta,
         every: int = 0,
         extra: dict[str, Any] | None = None,
     ) -> None:
@@ -168,7 +168,7 @@ class RunDir:
         every `every` steps, keep a copy as checkpoints/step_N)."""
         if not self.is_main:
             return
-        meta = meta | {"step": step}
+        meta = dataclasses.replace(meta, step=step)
         state = {
             "step": step,
             "optimizer": optimizer.state_dict() if optimizer else None,
@@ -189,7 +189,7 @@ class RunDir:
         *,
         spec: ModelSpec,
         task: str,
-        meta: dict[str, Any],
+        meta: CheckpointMeta,
         score: float,
         higher_is_better: bool = True,
     ) -> bool:
@@ -200,7 +200,7 @@ class RunDir:
         if better:
             self.best_score = float(score)
             if self.is_main:
-                meta = meta | {"score": float(score)}
+                meta = dataclasses.replace(meta, score=float(score))
                 save_checkpoint(self.checkpoints / "best", model, spec=spec, task=task, meta=meta)
         return better
 

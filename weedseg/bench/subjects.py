@@ -177,8 +177,8 @@ def _checkpoint_subject(path: Path) -> Subject:
         source=str(loaded.path),
         network=loaded.model.eval(),
         weights="trained",
-        mean=tuple(meta.get("mean", IMAGENET_MEAN)),
-        std=tuple(meta.get("std", IMAGENET_STD)),
+        mean=tuple(meta.mean or IMAGENET_MEAN),
+        std=tuple(meta.std or IMAGENET_STD),
     )
 
 

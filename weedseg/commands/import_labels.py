@@ -49,16 +49,15 @@ def run(args: argparse.Namespace) -> int:
 def model_classes(path: str):
     """The class list of a bundle or registry version (no torch), or of a checkpoint's sidecar."""
     from weedseg.bundle import read_manifest
-    from weedseg.classes import ClassInfo
     from weedseg.errors import WeedsegError
     from weedseg.model_paths import resolve_model
 
     model = resolve_model(path)
     if model.bundle is not None:
         return read_manifest(model.bundle).class_infos()
-    from weedseg.checkpoint import read_sidecar
+    from weedseg.checkpoint import read_meta
 
-    classes = read_sidecar(model.checkpoint()).get("meta", {}).get("classes")
+    classes = read_meta(model.checkpoint()).classes
     if not classes:
         raise WeedsegError(f"{path}: no class list (give a fine-tuned model or a bundle)")
-    return tuple(ClassInfo.from_dict(c) for c in classes)
+    return classes

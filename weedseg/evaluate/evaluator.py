@@ -226,17 +226,17 @@ def run_evaluate(config: EvaluateConfig) -> dict:
     loaded = load_checkpoint(resolve_model(config.model).checkpoint(config.which))
     if loaded.task != "segmentation":
         raise WeedsegError(f"{loaded.path} is a {loaded.task} checkpoint, not a segmenter")
-    classes = [ClassInfo.from_dict(c) for c in loaded.meta["classes"]]
+    classes = list(loaded.meta.classes)
     check_classes(classes, info)
     model = loaded.model.to(device)
-    input_scale = config.input_scale or loaded.meta.get("input_scale", 1.0)
+    input_scale = config.input_scale or loaded.meta.input_scale
     started = time.perf_counter()
     result = evaluate_split(
         model,
         info,
         stems,
-        mean=loaded.meta["mean"],
-        std=loaded.meta["std"],
+        mean=loaded.meta.mean,
+        std=loaded.meta.std,
         tiling=TilingOptions(config.tile, config.overlap, config.batch, input_scale),
         scale=config.scale,
         plant_vote=config.plant_vote,
@@ -258,7 +258,11 @@ def run_evaluate(config: EvaluateConfig) -> dict:
             "device": str(device),
             "ignore_index": IGNORE_INDEX,
         },
-        "checkpoint": {k: loaded.meta.get(k) for k in ("step", "seed", "metrics")},
+        "checkpoint": {
+            "step": loaded.meta.step,
+            "seed": loaded.meta.seed,
+            "metrics": loaded.meta.metrics,
+        },
         "speed_ms_per_image": round(1000 * elapsed / len(result.per_image), 1),
     }
     with atomic_dir(config.out, force=config.force) as tmp:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,12 @@ import torch
 from weedseg.budget import TimeBudget
 from weedseg.bundle import check_input_scale
 from weedseg.checkpoint import (
+    CheckpointMeta,
     load_tensors,
     read_sidecar,
     resolve_checkpoint,
     save_checkpoint,
+    sidecar_meta,
     transfer_weights,
     unwrap,
 )
@@ -95,16 +97,16 @@ def init_model(
     log("transfer: " + report.summary())
     if not report.carried:
         raise WeedsegError(f"{stem}: no tensor matches {spec}; check --arch")
-    meta = sidecar.get("meta", {})
+    meta = sidecar_meta(sidecar)
     info = {
         "source": str(stem),
         "task": sidecar.get("task"),
         "carried": len(report.carried),
         "new": report.new,
         "skipped": report.skipped,
-        "mean": meta.get("mean"),
-        "std": meta.get("std"),
-        "step": meta.get("step"),
+        "mean": meta.mean,
+        "std": meta.std,
+        "step": meta.step,
     }
     return model, spec, info
 
@@ -159,7 +161,7 @@ class Session:
     plan: DataPlan
     model: torch.nn.Module
     spec: ModelSpec
-    meta: dict[str, Any]  # saved with every checkpoint
+    meta: CheckpointMeta  # saved with every checkpoint
     loss_fn: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
@@ -216,9 +218,9 @@ def _prepare(
     plan = plan_data(info, config)
     log(f"data: {info.root}: {len(plan.train)} train, {len(plan.val)} val ({plan.val_source})")
     if resumed:
-        spec, saved = ModelSpec.from_dict(resumed["spec"]), resumed["meta"]
-        model, init = build_model(spec, len(info.classes)), saved["init"]
-        mean, std, weights = saved["mean"], saved["std"], saved["class_weights"]
+        spec, saved = ModelSpec.from_dict(resumed["spec"]), sidecar_meta(resumed)
+        model, init = build_model(spec, len(info.classes)), saved.init
+        mean, std, weights = saved.mean, saved.std, saved.class_weights
     else:
         model, spec, init = init_model(config, len(info.classes), log)
         mean, std = init.get("mean"), init.get("std")
@@ -239,23 +241,23 @@ def _prepare(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, length.factor)
-    meta = {
-        "classes": [c.to_dict() for c in info.classes],
-        "mean": mean,
-        "std": std,
-        "input_scale": config.input_scale,
-        "seed": config.seed,
-        "data": {
+    meta = CheckpointMeta(
+        classes=info.classes,
+        mean=mean,
+        std=std,
+        input_scale=config.input_scale,
+        seed=config.seed,
+        data={
             "path": str(info.root),
             "train": len(plan.train),
             "val": len(plan.val),
             "val_source": plan.val_source,
         },
-        "init": init,
-        "loss": config.loss,
-        "class_weights": weights,
-        "config": asdict(config),
-    }
+        init=init,
+        loss=config.loss,
+        class_weights=weights,
+        config=asdict(config),
+    )
     loss_fn = build_loss(config.loss, weights).to(device)
     return Session(info, plan, model, spec, meta, loss_fn, optimizer, scheduler, length, fmt)
 
@@ -272,8 +274,8 @@ def _train(
 ) -> tuple[list[dict], int | None, int]:
     """Steps start+1.. until `s.length.total` (or the time budget): validate, keep best and save
     last every `val_every` steps and at the end. Returns (history, best step, last step)."""
-    mean = torch.tensor(s.meta["mean"], device=device).view(1, 3, 1, 1)
-    std = torch.tensor(s.meta["std"], device=device).view(1, 3, 1, 1)
+    mean = torch.tensor(s.meta.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(s.meta.std, device=device).view(1, 3, 1, 1)
     loader, sampler = train_loader(s.info, s.plan.train, config, dist.rank, dist.world_size)
     sampler.set_position(*divmod(start * config.batch, sampler.epoch_size))
     batches = iter(loader)
@@ -330,7 +332,7 @@ def _checkpoint(
 
     Without validation images every checkpoint is the best: checkpoints/best is the last step.
     """
-    meta = s.meta | {"step": step}
+    meta = replace(s.meta, step=step)
     better = None
     if dist.is_main and not s.plan.val:
         best = run.checkpoints / "best"
@@ -341,7 +343,7 @@ def _checkpoint(
         scores = _validate(unwrap(s.model), s, run, config, device, step)
         run.log(step, _scalars(scores), images_seen=step * config.batch * dist.world_size)
         history.append({"step": step, **scores})
-        meta["metrics"] = {"val_mIoU": scores["mIoU"], "val": scores}
+        meta = replace(meta, metrics={"val_mIoU": scores["mIoU"], "val": scores})
         score = -1.0 if scores["mIoU"] is None else scores["mIoU"]
         if run.save_best(s.model, spec=s.spec, task="segmentation", meta=meta, score=score):
             better = step
@@ -365,7 +367,7 @@ def _validate(
     """
     tiling = TilingOptions(config.val_tile, config.val_overlap, input_scale=config.input_scale)
     result = validate(
-        model, s.info, s.plan.val, mean=s.meta["mean"], std=s.meta["std"], tiling=tiling,
+        model, s.info, s.plan.val, mean=s.meta.mean, std=s.meta.std, tiling=tiling,
         scale=config.val_scale, device=device, keep_worst=1,
     )  # fmt: skip
     if result.worst:

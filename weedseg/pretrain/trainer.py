@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from weedseg.budget import TimeBudget
-from weedseg.checkpoint import read_sidecar, resolve_checkpoint, transfer_weights
+from weedseg.checkpoint import (
+    CheckpointMeta,
+    read_meta,
+    read_sidecar,
+    resolve_checkpoint,
+    transfer_weights,
+)
 from weedseg.checkpoint import unwrap as unwrap_model
 from weedseg.data.format import find_images
 from weedseg.defaults import DEFAULT_ARCH
@@ -86,8 +92,10 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
     fmt = resolve_train_format(cfg, model.to(device), device, dist, input_shape, log)
     run.start(cfg)
     mean, std = _normalisation(cfg, run, model, paths, log, resuming)
-    meta = {"mean": mean, "std": std, "seed": cfg.seed, "data": str(cfg.images)}
-    meta |= {"config": asdict(cfg), "images": len(paths)}
+    meta = CheckpointMeta(
+        mean=mean, std=std, seed=cfg.seed, data=str(cfg.images), images=len(paths),
+        config=asdict(cfg),
+    )  # fmt: skip
     state = run.load_state(model) if resuming else None
     step = state.step if state else 0
     phases = plan_phases(cfg, len(paths), dist.world_size)
@@ -192,7 +200,7 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -
                 scheduler,
                 spec=spec,
                 task="reconstruction",
-                meta=meta | {"phase": phase.index},
+                meta=replace(meta, phase=phase.index),
                 every=cfg.checkpoint_every,
                 extra=extra,
             )
@@ -235,17 +243,17 @@ def _normalisation(
     `--init` also loads the checkpoint's weights (continued pretraining keeps its normalisation).
     """
     if resuming:
-        meta = read_sidecar(run.checkpoints / "last").get("meta", {})
-        return list(meta["mean"]), list(meta["std"])
+        meta = read_meta(run.checkpoints / "last")
+        return list(meta.mean), list(meta.std)
     if cfg.init:
         source = resolve_checkpoint(cfg.init)
         report = transfer_weights(model, source)
         log(f"--init {source}: {report.summary()}")
         if not report.carried:
             raise WeedsegError(f"--init {source}: no tensor matches {cfg.arch or 'its arch'}")
-        meta = read_sidecar(source).get("meta", {})
-        if "mean" in meta and "std" in meta:
-            return list(meta["mean"]), list(meta["std"])
+        meta = read_meta(source)
+        if meta.mean and meta.std:
+            return list(meta.mean), list(meta.std)
     from weedseg.data.loaders import image_mean_std
 
     mean, std = image_mean_std(paths)

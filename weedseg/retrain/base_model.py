@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weedseg.bundle import load_bundle
-from weedseg.checkpoint import read_sidecar
+from weedseg.checkpoint import read_sidecar, sidecar_meta
 from weedseg.classes import ClassInfo
 from weedseg.errors import WeedsegError
 from weedseg.model_paths import resolve_model
@@ -60,16 +60,16 @@ def resolve_base(path: str | Path) -> BaseModel:
     bundle = load_bundle(model.bundle).root if model.bundle else None
     stem = model.checkpoint()
     sidecar = read_sidecar(stem)
-    meta = sidecar.get("meta", {})
-    if sidecar.get("task") != "segmentation" or not meta.get("classes"):
+    meta = sidecar_meta(sidecar)
+    if sidecar.get("task") != "segmentation" or not meta.classes:
         raise WeedsegError(f"{stem}: the base must be a segmentation model (a fine-tuned run)")
     return BaseModel(
         path=path,
         checkpoint=stem,
         bundle=bundle,
         spec=ModelSpec.from_dict(sidecar["spec"]),
-        classes=tuple(ClassInfo.from_dict(c) for c in meta["classes"]),
-        mean=[float(v) for v in meta["mean"]],
-        std=[float(v) for v in meta["std"]],
-        input_scale=float(meta.get("input_scale", 1.0)),
+        classes=meta.classes,
+        mean=[float(v) for v in meta.mean],
+        std=[float(v) for v in meta.std],
+        input_scale=float(meta.input_scale),
     )

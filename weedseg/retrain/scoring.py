@@ -53,10 +53,9 @@ class Segmenter:
         loaded = load_checkpoint(stem)
         torch_device = resolve_device(device)
         model = loaded.model.to(torch_device).eval()
-        run_batch = torch_run_batch(model, loaded.meta["mean"], loaded.meta["std"], torch_device)
-        num_classes = len(loaded.meta["classes"])
-        input_scale = float(loaded.meta.get("input_scale", 1.0))
-        tiling = TilingOptions(tile, overlap, input_scale=input_scale)
+        run_batch = torch_run_batch(model, loaded.meta.mean, loaded.meta.std, torch_device)
+        num_classes = len(loaded.meta.classes)
+        tiling = TilingOptions(tile, overlap, input_scale=loaded.meta.input_scale)
 
         def predict(image: np.ndarray) -> np.ndarray:
             probs = predict_scaled(image, run_batch, num_classes, tiling)

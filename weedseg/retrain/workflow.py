@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -186,7 +186,8 @@ def _init_checkpoint(base: BaseModel, pretrain: dict, out: Path) -> Path:
         }  # fmt: skip
         loaded.model.load_state_dict(encoder, strict=False)
         carried = len(encoder)
-    meta = loaded.meta | {"init": {"base": str(base.checkpoint), "sms_encoder_tensors": carried}}
+    init = {"base": str(base.checkpoint), "sms_encoder_tensors": carried}
+    meta = replace(loaded.meta, init=init)
     return save_checkpoint(
         out / "init" / "model", loaded.model, spec=loaded.spec, task="segmentation", meta=meta
     )

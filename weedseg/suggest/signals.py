@@ -54,8 +54,8 @@ def run_entropy(path: str | Path, device: str) -> Signal:
     loaded = load_checkpoint(path)
     torch_device = resolve_device(device)
     model = loaded.model.to(torch_device).eval()
-    run_batch = torch_run_batch(model, loaded.meta["mean"], loaded.meta["std"], torch_device)
-    classes = len(loaded.meta["classes"])
+    run_batch = torch_run_batch(model, loaded.meta.mean, loaded.meta.std, torch_device)
+    classes = len(loaded.meta.classes)
     return lambda image: mean_entropy(predict_tiled(image, run_batch, classes))
 
 
@@ -74,10 +74,10 @@ def reconstruction_difficulty(path: str | Path, masks: int, seed: int, device: s
         raise WeedsegError(f"{path}: difficulty needs a pretraining run, got a {loaded.task} one")
     torch_device = resolve_device(device)
     model = loaded.model.to(torch_device).eval()
-    config = loaded.meta.get("config") or {}
+    config = loaded.meta.config  # the pretraining run's config, as saved
     patch, ratio = int(config.get("patch", 32)), float(config.get("mask_ratio", 0.5))
-    mean = torch.tensor(loaded.meta["mean"], device=torch_device)
-    std = torch.tensor(loaded.meta["std"], device=torch_device)
+    mean = torch.tensor(loaded.meta.mean, device=torch_device)
+    std = torch.tensor(loaded.meta.std, device=torch_device)
 
     def reconstruct(masked: torch.Tensor, _pixel_masks: torch.Tensor) -> torch.Tensor:
         return model(masked)  # [N, 3, H, W]
