@@ -15,7 +15,18 @@ Outputs under OUT mirror the input tree (`field/day2/img.jpg` -> `OUT/day2/img.*
 Images under OUT are never read as inputs, so OUT may sit inside the source folder.
 """
 
+from typing import Any
+
 from weedseg.predict.config import PredictConfig
-from weedseg.predict.run import run_predict
 
 __all__ = ["PredictConfig", "run_predict"]
+
+
+def __getattr__(name: str) -> Any:
+    """`run_predict` loads the runners (ONNX Runtime, OpenCV) on first use, so the CLI reads
+    PredictConfig's flags quickly."""
+    if name == "run_predict":
+        from weedseg.predict.run import run_predict
+
+        return run_predict
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
