@@ -21,13 +21,12 @@ import time
 from pathlib import Path
 
 import torch
+from results_md import replace_section
 
 from weedseg.data.synth.config import SynthConfig
 from weedseg.data.synth.field import render_field
 from weedseg.imageio import write_image
 from weedseg.pretrain import PretrainConfig, pretrain
-
-RESULTS = Path(__file__).with_name("RESULTS.md")
 
 ARMS = {  # the first arm is the baseline of the ratio column
     "random": dict(masking="random"),
@@ -134,19 +133,6 @@ def write_section(args: argparse.Namespace, table: str) -> None:
         ]
     )
     replace_section("pretrain_overhead", section)
-
-
-def replace_section(name: str, body: str) -> None:
-    """Put `body` between this script's markers in RESULTS.md (appended the first time)."""
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    section = f"{begin}\n{body}\n{end}"
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else "# Benchmark results\n"
-    if begin in old and end in old:
-        head, rest = old.split(begin, 1)
-        new = head + section + rest.split(end, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(new, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def fold_splits(train: list[str], fold: int) -> tuple[list[str], list[str]]:
 def fold_dataset(source: Path, root: Path, fold: int) -> Path:
     """A dataset at `root` of the source's train photos only: splits train and val of `fold`
     (images and masks linked, the test split and its photos left out)."""
-    from weedseg.data.format import DatasetInfo
+    from weedseg.data.format import DatasetInfo, linked_dataset
 
     info = DatasetInfo.load(source)
     train, val = fold_splits(info.split("train"), fold)
@@ -126,18 +126,8 @@ def fold_dataset(source: Path, root: Path, fold: int) -> Path:
         existing = DatasetInfo.load(root)
         if existing.splits == {"train": train, "val": val}:
             return root
-    root.mkdir(parents=True, exist_ok=True)
-    for sub in ("images", "masks"):
-        link = root / sub
-        if not link.exists():
-            link.symlink_to((source / sub).resolve(), target_is_directory=True)
-    DatasetInfo(
-        root=root,
-        classes=info.classes,
-        splits={"train": train, "val": val},
-        images={stem: info.images[stem] for stem in train + val},
-        source=f"{info.source} (fold {fold} of {FOLDS} of the train split, no test photos)",
-    ).save()
+    note = f"fold {fold} of {FOLDS} of the train split, no test photos"
+    linked_dataset(source, root, {"train": train, "val": val}, note)
     return root
 
 

@@ -61,6 +61,19 @@ def subset(src: DatasetInfo, dst: Path, splits: dict[str, list[str]], scale: flo
     return DatasetInfo.load(dst)
 
 
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training flags both CWFID experiments share (model, crops, batch, photo scale)."""
+    parser.add_argument("--arch", default="unet-mobilenetv3-lite")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument(
+        "--crop-scale", type=float, nargs=2, help="MIN MAX crop area share (default: native)"
+    )
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="auto")
+
+
 def crop_flag(crop_scale: list[float] | None) -> str:
     """The `--crop-scale` part of the command line shown in RESULTS.md ("" for native)."""
     return f" --crop-scale {crop_scale[0]} {crop_scale[1]}" if crop_scale else ""
@@ -99,21 +112,13 @@ def main() -> None:
     parser.add_argument("--base", help="existing base (run, bundle or registry version)")
     parser.add_argument("--base-init", default="none", help="pretraining run for the base")
     parser.add_argument("--base-steps", type=int, default=1000)
-    parser.add_argument("--arch", default="unet-mobilenetv3-lite")
     parser.add_argument("--labels", type=int, default=20, help="labeled farm images")
     parser.add_argument("--photos", type=int, default=280, help="unlabeled farm photos")
     parser.add_argument("--budget", default="small")
     parser.add_argument("--pretrain-steps", type=int)
     parser.add_argument("--finetune-steps", type=int)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument(
-        "--crop-scale", type=float, nargs=2, help="MIN MAX crop area share (default: native)"
-    )
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--scale", type=float, default=1.0)
+    add_training_arguments(parser)
     parser.add_argument("--tile", type=int, default=512)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 

@@ -36,13 +36,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_md import replace_section
 
 from weedseg.client import WeedsegClient
 from weedseg.imageio import encode_image, read_image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).with_name("RESULTS.md")
-BEGIN, END = "<!-- service_load:begin -->", "<!-- service_load:end -->"
 CWFID = REPO_ROOT.parent / "shared" / "datasets" / "cwfid" / "images"
 FRAME_SIZE = (966, 1296)  # height, width
 
@@ -240,17 +239,6 @@ def report(r: dict) -> str:
     return "\n".join(rows)
 
 
-def write_results(text: str) -> None:
-    section = f"{BEGIN}\n## Service load (`benchmarks/service_load.py`)\n\n{text}\n{END}"
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + section + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -338,7 +326,7 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     if args.write:
-        write_results(text)
+        replace_section("service_load", f"## Service load (`benchmarks/service_load.py`)\n\n{text}")
 
 
 def shown_arguments(argv: list[str]) -> str:

@@ -32,12 +32,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from results_md import replace_section
 
 from weedseg.imageio import encode_image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).with_name("RESULTS.md")
-BEGIN, END = "<!-- service_memory:begin -->", "<!-- service_memory:end -->"
 MAX_REQUESTS = 400  # loopback only, and bounded: this is a probe, not a load generator
 
 
@@ -193,18 +192,6 @@ def summary(results: dict) -> str:
     )
 
 
-def write_results(text: str) -> None:
-    title = "## Service memory under large uploads (`benchmarks/service_memory.py`)"
-    section = f"{BEGIN}\n{title}\n\n{text}\n{END}"
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + section + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="bundle folder (default: the tests' colour-rule bundle)")
@@ -246,7 +233,8 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     if args.write:
-        write_results(text)
+        title = "## Service memory under large uploads (`benchmarks/service_memory.py`)"
+        replace_section("service_memory", f"{title}\n\n{text}")
 
 
 if __name__ == "__main__":

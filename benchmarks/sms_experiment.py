@@ -150,21 +150,10 @@ def label_subset(train: list[str], labels: str) -> list[str]:
 
 def derived_dataset(source: Path, root: Path, train: list[str]) -> Path:
     """A dataset sharing the source's images/masks but with its train split restricted."""
-    from weedseg.data.format import DatasetInfo
+    from weedseg.data.format import DatasetInfo, linked_dataset
 
-    info = DatasetInfo.load(source)
-    root.mkdir(parents=True, exist_ok=True)
-    for sub in ("images", "masks"):
-        link = root / sub
-        if not link.exists():
-            link.symlink_to((source / sub).resolve(), target_is_directory=True)
-    DatasetInfo(
-        root=root,
-        classes=info.classes,
-        splits={**info.splits, "train": train},
-        images=info.images,
-        source=f"{info.source} (train restricted to {len(train)} images)",
-    ).save()
+    splits = DatasetInfo.load(source).splits | {"train": train}
+    linked_dataset(source, root, splits, f"train restricted to {len(train)} images")
     return root
 
 

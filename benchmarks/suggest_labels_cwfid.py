@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from retrain_cwfid import DATA, crop_flag, subset
+from retrain_cwfid import DATA, add_training_arguments, crop_flag, subset
 
 from weedseg.atomic import write_atomic
 from weedseg.data.format import DatasetInfo
@@ -101,16 +101,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--init", default="none", help="pretraining run every arm starts from")
     parser.add_argument("--pretrain", default="", help="pretraining run for SMS difficulty")
-    parser.add_argument("--arch", default="unet-mobilenetv3-lite")
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument(
-        "--crop-scale", type=float, nargs=2, help="MIN MAX crop area share (default: native)"
-    )
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--scale", type=float, default=1.0)
+    add_training_arguments(parser)
     parser.add_argument("--max-side", type=int, default=512)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0, help="training seed (data seeds vary)")
     args = parser.parse_args()
 

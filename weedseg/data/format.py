@@ -74,6 +74,31 @@ class DatasetInfo:
         write_atomic(self.root / DATASET_FILE, yaml.safe_dump(meta, sort_keys=False))
 
 
+def linked_dataset(
+    source: str | Path, root: str | Path, splits: dict[str, list[str]], note: str
+) -> DatasetInfo:
+    """A dataset at `root` that lists only `splits`, its images/ and masks/ folders linked to
+    `source`'s (folds and label subsets of one dataset for experiments, no copies); `note`
+    says in its source line what was taken."""
+    source, root = Path(source), Path(root)
+    info = DatasetInfo.load(source)
+    root.mkdir(parents=True, exist_ok=True)
+    for sub in ("images", "masks"):
+        link = root / sub
+        if not link.exists():
+            link.symlink_to((source / sub).resolve(), target_is_directory=True)
+    listed = {stem for stems in splits.values() for stem in stems}
+    subset = DatasetInfo(
+        root=root,
+        classes=info.classes,
+        splits=splits,
+        images={stem: name for stem, name in info.images.items() if stem in listed},
+        source=f"{info.source} ({note})",
+    )
+    subset.save()
+    return subset
+
+
 def find_images(root: str | Path) -> list[Path]:
     """All image files under `root`, recursively, sorted (an unlabeled dataset is just this)."""
     root = Path(root)
