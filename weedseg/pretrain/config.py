@@ -83,7 +83,7 @@ class PretrainConfig:
     online_refresh: int = field(
         default=0, metadata=_knob("--online-refresh", "0: score each batch; N: pool every N")
     )
-    # random 50% masks averaged per difficulty map
+    # random masks at mask_ratio (the ratio the run trains at) averaged per difficulty map
     score_masks: int = field(
         default=5, metadata=_knob("--score-masks", "random masks per difficulty map (5)")
     )
