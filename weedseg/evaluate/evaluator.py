@@ -21,11 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from weedseg.bundle import check_input_scale
 from weedseg.classes import IGNORE_INDEX, ClassInfo
 from weedseg.data.format import DatasetInfo
-from weedseg.defaults import TTA_MODES
 from weedseg.errors import WeedsegError
+from weedseg.evaluate.config import EvaluateConfig
 from weedseg.evaluate.consistency import ConsistencyCounts
 from weedseg.evaluate.metrics import ConfusionMatrix
 from weedseg.evaluate.report import ImageScore, WorstImage, write_report
@@ -33,36 +32,12 @@ from weedseg.imageio import ImageReadError, read_image, read_mask
 from weedseg.infer.plant_vote import plant_vote as vote_plants
 from weedseg.model_paths import resolve_model
 from weedseg.tiling import (
-    SIZE_MULTIPLE,
     RunBatch,
     TilingOptions,
     core_borders,
     predict_scaled,
     with_tta,
 )
-
-
-@dataclass
-class EvaluateConfig:
-    """Everything `weedseg evaluate` needs; saved in report.json."""
-
-    model: str  # a model path with a training checkpoint (weedseg.model_paths): run, checkpoint,
-    # retrain run, registry version, or a bundle whose checkpoint is still on disk
-    data: str  # canonical labeled dataset root
-    split: str = "test"
-    out: str = "runs/evaluate"
-    tile: int = 512  # model input window; larger images are cut into overlapping tiles
-    overlap: int = 64
-    batch: int = 4  # tiles per forward pass
-    scale: float = 1.0  # resize images (and masks, nearest) before evaluation; 1.0 = full res
-    input_scale: float | None = None  # the model's working scale; None: the checkpoint's own
-    plant_vote: bool = False  # one class per plant region, as `weedseg predict --plant-vote`
-    tta: str = "none"  # test-time augmentation (weedseg.tiling.TTA_MODES), as `predict --tta`
-    worst: int = 4  # how many worst images get an overlay
-    which: str | None = None  # checkpoint of a run folder: best | last (None: best if any)
-    device: str = "auto"  # auto | cpu | cuda
-    force: bool = False  # replace an existing report folder
-    progress: bool = True  # progress bar over the images
 
 
 @dataclass
@@ -197,23 +172,8 @@ def check_classes(model_classes: Sequence[ClassInfo], info: DatasetInfo) -> None
         raise WeedsegError(f"model classes {have} do not match dataset {info.root} classes {want}")
 
 
-def check_config(config: EvaluateConfig) -> None:
-    """Refuse tiling settings that cannot work, before loading anything."""
-    if config.tile % SIZE_MULTIPLE or config.tile < SIZE_MULTIPLE:
-        raise WeedsegError(f"--tile must be a positive multiple of {SIZE_MULTIPLE}")
-    if not 0 <= config.overlap < config.tile:
-        raise WeedsegError("--overlap must be at least 0 and smaller than --tile")
-    if config.batch < 1 or config.scale <= 0 or config.worst < 0:
-        raise WeedsegError("--batch must be at least 1, --scale positive, --worst not negative")
-    if config.input_scale is not None:
-        check_input_scale(config.input_scale)
-    if config.tta not in TTA_MODES:
-        raise WeedsegError(f"--tta must be one of {', '.join(TTA_MODES)}, got {config.tta!r}")
-
-
 def run_evaluate(config: EvaluateConfig) -> dict:
     """`weedseg evaluate`: load the checkpoint, evaluate the split, write the report folder."""
-    check_config(config)
     from weedseg.atomic import atomic_dir
     from weedseg.checkpoint import load_checkpoint
     from weedseg.distributed import resolve_device
