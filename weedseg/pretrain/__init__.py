@@ -8,7 +8,8 @@
 
 Modules: `config` (every knob), `schedule` (phases, LR, costs of each schedule), `engine` (one
 training step), `losses`, `sparse` (SparK-style masked convolution), `selection` (cached
-difficulty maps), `strip` (the PNG), `trainer` (the run).
+difficulty maps), `data` (a phase's crops with their maps), `strip` (the PNG), `loop` (the
+steps), `trainer` (the run's set-up).
 """
 
 from typing import Any

@@ -18,10 +18,13 @@ import numpy as np
 import torch
 
 from weedseg.atomic import atomic_path
+from weedseg.distributed import DistInfo
 from weedseg.imageio import ImageReadError, read_image
 from weedseg.masking import PatchGrid, pixel_difficulty
 from weedseg.pretrain.config import PretrainConfig
 from weedseg.pretrain.engine import Reconstructor
+from weedseg.pretrain.schedule import Phase
+from weedseg.seeding import sample_seed
 
 
 def working_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
@@ -85,3 +88,47 @@ def load_maps(path: Path) -> tuple[dict[int, np.ndarray], dict]:
         info = json.loads(str(data["info"]))
         maps = {int(k[4:]): data[k] for k in data.files if k.startswith("map_")}
     return maps, info
+
+
+def refresh_step(cfg: PretrainConfig, phase: Phase, step: int) -> int | None:
+    """The step whose weights scored the difficulty maps in use now (None: no cached maps)."""
+    if cfg.masking != "selective":
+        return None
+    if cfg.partitioned:
+        return phase.start if phase.index > 0 else None
+    if cfg.online_refresh > 0:
+        local = step - phase.start
+        return phase.start + local // cfg.online_refresh * cfg.online_refresh
+    return None
+
+
+def selection_maps(
+    cfg: PretrainConfig,
+    folder: Path,
+    dist: DistInfo,
+    paths: list[Path],
+    phase: Phase,
+    refresh: int,
+    scorer: Reconstructor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+) -> dict[int, np.ndarray]:
+    """Difficulty maps of the phase's images scored with the weights at step `refresh`.
+
+    Computed once by rank 0 and cached in `folder/step_<refresh>.npz` (RUN/selection; a resumed run
+    reads them back rather than rescoring with different weights); the paper schedule keeps one
+    file per partition, the online schedule only the newest.
+    """
+    path = folder / f"step_{refresh:06d}.npz"
+    if dist.is_main and not path.is_file():
+        seed = sample_seed(cfg.seed, 2, refresh)
+        maps = score_images(paths, phase.images, scorer, cfg, mean, std, seed)
+        info = {"step": refresh, "phase": phase.index, "images": len(phase.images), "seed": seed}
+        save_maps(path, maps, info)
+        if not cfg.partitioned:  # online refreshes: only the newest is ever needed again
+            for old in path.parent.glob("step_*.npz"):
+                if old != path:
+                    old.unlink()
+    if dist.distributed:
+        torch.distributed.barrier()
+    return load_maps(path)[0]
