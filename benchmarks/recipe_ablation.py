@@ -55,6 +55,10 @@ class Budget:
     # pinned, so that no factor trains at another precision than the baseline ("auto" decides
     # per run, from a timing on a shared machine)
     precision: str = "fp32"
+    # the sampler the ablation started from (FinetuneConfig's defaults before it changed them)
+    crop_zoom: tuple[float, float] = (0.5, 1.4)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    color_jitter: bool = True
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,26 @@ FACTORS: dict[str, dict] = {
     "colour-jitter-off": {"color_jitter": False},  # CWFID photos have R == B
     # the throwaway script's sampler all at once: plain crops at zoom ~1, square, flips only
     "plain-sampler": {"crop_scale": (0.11, 0.125), "crop_ratio": (1.0, 1.0), "color_jitter": False},
+    # the two winners of the first pass together
+    "recipe-v2": {
+        "crop_scale": (0.11, 0.125),
+        "crop_ratio": (1.0, 1.0),
+        "color_jitter": False,
+        "rare_share": 0.3,
+    },
+    "plain-sampler-fpn": {  # is the default FPN still behind the U-Net on the new sampler?
+        "crop_scale": (0.11, 0.125),
+        "crop_ratio": (1.0, 1.0),
+        "color_jitter": False,
+        "arch": "fpn-mobilenetv3",
+    },
+    "plain-sampler-steps-x4": {  # fine-tuning length on the new sampler
+        "crop_scale": (0.11, 0.125),
+        "crop_ratio": (1.0, 1.0),
+        "color_jitter": False,
+        "steps": Times(4),
+        "val_every": 400,
+    },
     "class-weights-none": {"class_weights": "none"},
     "rare-share-0.3": {"rare_share": 0.3},
     "rare-share-0.6": {"rare_share": 0.6},

@@ -189,6 +189,31 @@ def test_native_crop_scale_ranges() -> None:
     assert native_crop_scale(192, 966, 1296, input_scale=0.5) == pytest.approx(
         (0.0601, 0.4711), abs=1e-4
     )
+    # fine-tuning's default zoom 1: one area share, a crop of exactly size x size photo pixels
+    share = 192 * 192 / (966 * 1296)
+    assert native_crop_scale(192, 966, 1296, zoom=(1.0, 1.0)) == pytest.approx((share, share))
+
+
+def test_zoom_1_square_crops_copy_the_photo_pixels(tmp_path: Path) -> None:
+    """Fine-tuning's default sampler (zoom 1, square, no jitter): every crop is a 64x64 window
+    of the photo, not resampled (noise shows any interpolation)."""
+    root = tmp_path / "noise"
+    image = np.random.default_rng(0).integers(0, 256, (120, 150, 3), dtype=np.uint8)
+    write_image(root / "images" / "n.png", image)
+    write_image(root / "masks" / "n.png", np.zeros((120, 150), np.uint8))
+    info = DatasetInfo(root, splits={"train": ["n"]}, images={"n": "n.png"})
+    info.save()
+    dataset = LabeledDataset(
+        info, "train", size=64, train=True, color_jitter=False, crop_ratio=(1.0, 1.0),
+        crop_zoom=(1.0, 1.0), hflip=False, vflip=False,
+    )  # fmt: skip
+    photo = torch.from_numpy(image).permute(2, 0, 1).float() / 255  # [3, 120, 150]
+    windows = photo.unfold(1, 64, 1).unfold(2, 64, 1)  # [3, 57, 87, 64, 64]
+    for seed in range(4):
+        torch.manual_seed(seed)
+        crop = dataset[0]["image"]  # [3, 64, 64]
+        error = (windows - crop[:, None, None]).abs().amax(dim=(0, 3, 4))  # [57, 87]
+        assert error.min().item() < 1e-6, seed
 
 
 def test_native_crops_keep_the_photo_pixel_scale(tmp_path: Path) -> None:

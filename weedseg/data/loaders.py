@@ -39,33 +39,45 @@ AuxSource = Callable[[int, tuple[int, int]], np.ndarray] | Sequence[np.ndarray]
 # Zoom of a "native" training crop relative to the photo's own pixels: inference runs at full
 # resolution, so training sees plants at 0.5-1.4x their real pixel size. On CWFID fine-tuning
 # (192 px crops of 1296x966 photos, 600 steps) this gave validation mIoU 0.656 where whole-photo
-# crops (area share 0.25-1, zoom 0.17-0.34) gave 0.600 (benchmarks/RESULTS.md).
+# crops (area share 0.25-1, zoom 0.17-0.34) gave 0.600 (benchmarks/RESULTS.md). Pretraining
+# keeps this range; fine-tuning defaults to zoom 1 (FinetuneConfig.crop_zoom, issue 17's ablation).
 NATIVE_ZOOM = (0.5, 1.4)
 RATIO = (3 / 4, 4 / 3)  # width/height range of a training crop's box (RandomResizedCrop's)
 
 
 def native_crop_scale(
-    size: int, height: int, width: int, input_scale: float = 1.0
+    size: int,
+    height: int,
+    width: int,
+    input_scale: float = 1.0,
+    zoom: tuple[float, float] = NATIVE_ZOOM,
 ) -> tuple[float, float]:
     """RandomResizedCrop's area-share range that keeps a `size` crop of an HxW photo near its
-    native pixel scale times `input_scale` (zoom within NATIVE_ZOOM x input_scale, the scale
-    the model will see photos at); photos smaller than that are taken whole."""
+    native pixel scale times `input_scale` (zoom within `zoom` x input_scale, the scale the
+    model will see photos at); photos smaller than that are taken whole."""
     share = size * size / (height * width)  # the share a crop at zoom 1 covers
-    low, high = (min(1.0, share / (zoom * input_scale) ** 2) for zoom in reversed(NATIVE_ZOOM))
+    low, high = (min(1.0, share / (factor * input_scale) ** 2) for factor in reversed(zoom))
     return low, high
 
 
 class NativeResizedCrop:
     """RandomResizedCrop with the area-share range chosen per photo by `native_crop_scale`."""
 
-    def __init__(self, size: int, input_scale: float = 1.0, ratio: tuple[float, float] = RATIO):
+    def __init__(
+        self,
+        size: int,
+        input_scale: float = 1.0,
+        ratio: tuple[float, float] = RATIO,
+        zoom: tuple[float, float] = NATIVE_ZOOM,
+    ):
         self.size = size
         self.input_scale = input_scale
         self.ratio = ratio
+        self.zoom = zoom
 
     def for_photo(self, height: int, width: int) -> v2.RandomResizedCrop:
         """The crop transform for an HxW photo."""
-        scale = native_crop_scale(self.size, height, width, self.input_scale)
+        scale = native_crop_scale(self.size, height, width, self.input_scale, self.zoom)
         return v2.RandomResizedCrop(self.size, scale=scale, ratio=self.ratio, antialias=True)
 
     def __call__(self, *inputs):  # an image [3, H, W], then masks/maps cropped alike
@@ -138,13 +150,15 @@ class SegmentationPresetTrain:
         input_scale: float = 1.0,
         rare_share: float = 0.0,
         ratio: tuple[float, float] = RATIO,
+        zoom: tuple[float, float] = NATIVE_ZOOM,
     ):
         """`scale`: the crop's share of the photo's area, or None for native scale (times
-        `input_scale`, the scale the model sees photos at); `rare_share`: the share of crops
-        centred on a rare-class pixel of the mask (`RareClassCrop`); `ratio`: the range of the
-        crop box's width/height before it is resized to a square (1,1: no aspect jitter)."""
+        `input_scale`, the scale the model sees photos at, with a zoom drawn from `zoom`);
+        `rare_share`: the share of crops centred on a rare-class pixel of the mask
+        (`RareClassCrop`); `ratio`: the range of the crop box's width/height before it is
+        resized to a square (1,1: no aspect jitter)."""
         crop = (
-            NativeResizedCrop(size, input_scale, ratio)
+            NativeResizedCrop(size, input_scale, ratio, zoom)
             if scale is None
             else v2.RandomResizedCrop(size, scale=scale, ratio=ratio, antialias=True)
         )
@@ -293,6 +307,7 @@ class LabeledDataset(torch.utils.data.Dataset):
         cache: PhotoCache | None = None,  # decoded photos and masks, e.g. at input_scale
         rare_share: float = 0.0,  # share of training crops centred on a rare-class pixel
         crop_ratio: tuple[float, float] = RATIO,  # width/height range of a crop's box
+        crop_zoom: tuple[float, float] = NATIVE_ZOOM,  # zoom range of native-scale crops
     ):
         self.info = info
         self.cache = cache
@@ -305,7 +320,15 @@ class LabeledDataset(torch.utils.data.Dataset):
             raise WeedsegError("LabeledDataset: training crops need a size")
         self.transform = (
             SegmentationPresetTrain(
-                size, scale, hflip, vflip, color_jitter, crop_input_scale, rare_share, crop_ratio
+                size,
+                scale,
+                hflip,
+                vflip,
+                color_jitter,
+                crop_input_scale,
+                rare_share,
+                crop_ratio,
+                crop_zoom,
             )
             if train
             else SegmentationPresetEval(size)

@@ -78,6 +78,7 @@ def train_loader(
         rare_share=config.rare_share,
         color_jitter=config.color_jitter,
         crop_ratio=config.crop_ratio,
+        crop_zoom=config.crop_zoom,
     )
     sampler = EpochSampler(len(dataset), seed=config.seed, rank=rank, world_size=world_size)
     loader = torch.utils.data.DataLoader(
