@@ -106,7 +106,7 @@ def test_yolo_peer_without_ultralytics_says_how_to_get_it():
 )
 def test_config_refuses_bad_settings(change, message):
     with pytest.raises(WeedsegError, match=message):
-        BenchConfig(models=[TINY], **change).validate()
+        BenchConfig(models=[TINY], **change)
 
 
 def test_bad_model_names_the_way_out(tmp_path):

@@ -8,9 +8,10 @@ Per row: median and p90 latency, images/s, megapixels/s, peak memory, the model'
 the share of the machine's measured FP32 peak (a large GEMM) the backend reaches.
 """
 
+from typing import Any
+
 from weedseg.bench.config import ALL_BACKENDS, BenchConfig
 from weedseg.bench.report import markdown_report, markdown_table, write_results
-from weedseg.bench.runner import run_bench
 
 __all__ = [
     "ALL_BACKENDS",
@@ -20,3 +21,13 @@ __all__ = [
     "run_bench",
     "write_results",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`run_bench` loads the runner (torch, ONNX Runtime) on first use, so the CLI reads
+    BenchConfig's flags where torch is not installed."""
+    if name == "run_bench":
+        from weedseg.bench.runner import run_bench
+
+        return run_bench
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

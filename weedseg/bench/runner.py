@@ -223,7 +223,6 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
 
     from weedseg.models import count_gflops
 
-    config.validate()
     torch.set_num_threads(config.threads)
     subjects = [load_subject(m) for m in config.models]
     subjects += [peer_subject(name) for name in (config.peer or "").split(",") if name]
