@@ -2,27 +2,53 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from weedseg.config_flags import flag
 from weedseg.errors import WeedsegError
 
 
 @dataclass
 class SuggestConfig:
-    """Everything that decides which images are suggested (CLI flags map one to one)."""
+    """Everything that decides which images are suggested (flags declared on the fields)."""
 
-    images: str  # folder of unlabeled photos (searched recursively)
-    model: str  # bundle (torch-free), segmentation run/checkpoint, or a pretraining run
-    out: str  # the list: one path per line; <out>.csv and <out>.png beside it
-    k: int = 20
-    pretrain: str = ""  # pretraining run: adds SMS reconstruction difficulty
-    uncertainty_weight: float = 1.0  # weight of the entropy rank
-    difficulty_weight: float = 0.5  # weight of the reconstruction-difficulty rank
-    diversity: bool = True  # greedy k-center on image embeddings (no near-duplicates)
-    max_side: int = 512  # images are scored at this long side (multiple of 32 after rounding)
-    masks: int = 3  # random masks per image for the difficulty score
-    seed: int = 0
-    device: str = "auto"  # torch device for runs (bundles run on ONNX Runtime)
+    # folder of unlabeled photos (searched recursively)
+    images: str = field(metadata=flag("--images", help="folder of unlabeled photos"))
+    # bundle (torch-free), segmentation run/checkpoint, or a pretraining run
+    model: str = field(
+        metadata=flag(
+            "--model", help="bundle (no torch needed), segmentation run or pretraining run"
+        )
+    )
+    # the list: one path per line; <out>.csv and <out>.png beside it
+    out: str = field(
+        metadata=flag("--out", help="list file (one path per line); .csv and .png go beside it")
+    )
+    k: int = field(default=20, metadata=flag("--k", help="how many photos to suggest (20)"))
+    # pretraining run: adds SMS reconstruction difficulty
+    pretrain: str = field(
+        default="", metadata=flag("--pretrain", help="pretraining run: add SMS difficulty")
+    )
+    # weight of the entropy rank
+    uncertainty_weight: float = field(default=1.0, metadata=flag("--uncertainty-weight"))
+    # weight of the reconstruction-difficulty rank
+    difficulty_weight: float = field(default=0.5, metadata=flag("--difficulty-weight"))
+    # greedy k-center on image embeddings (no near-duplicates)
+    diversity: bool = field(
+        default=True,
+        metadata=flag("--no-diversity", action="store_false", help="plain top-k by score"),
+    )
+    # images are scored at this long side (multiple of 32 after rounding)
+    max_side: int = field(
+        default=512, metadata=flag("--max-side", help="score images at this size")
+    )
+    # random masks per image for the difficulty score
+    masks: int = field(
+        default=3, metadata=flag("--masks", help="random masks per difficulty score")
+    )
+    seed: int = field(default=0, metadata=flag("--seed"))
+    # torch device for runs (bundles run on ONNX Runtime)
+    device: str = field(default="auto", metadata=flag("--device", choices=["auto", "cpu", "cuda"]))
 
     def __post_init__(self) -> None:
         if self.k < 1:
