@@ -16,3 +16,5 @@ TTA_MODES = ("none", "flip")
 
 # fine-tuning losses (weedseg.finetune.losses builds them)
 LOSSES = ("ce+dice", "jaccard", "lovasz")
+# class weights of the cross-entropy term: auto (inverse sqrt pixel frequency) | none
+CLASS_WEIGHTS = ("auto", "none")

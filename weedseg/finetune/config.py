@@ -6,8 +6,11 @@ import argparse
 from dataclasses import dataclass, field
 
 from weedseg import training_flags as shared
+from weedseg.bundle import check_input_scale
 from weedseg.config_flags import flag
-from weedseg.defaults import DEFAULT_ARCH, LOSSES
+from weedseg.defaults import CLASS_WEIGHTS, DEFAULT_ARCH, LOSSES, MEMORY_FORMATS, PRECISIONS
+from weedseg.errors import WeedsegError
+from weedseg.tiling import SIZE_MULTIPLE
 
 
 @dataclass
@@ -126,7 +129,7 @@ class FinetuneConfig:
         default="auto",
         metadata=flag(
             "--class-weights",
-            choices=["auto", "none"],
+            choices=CLASS_WEIGHTS,
             help="auto: 1/sqrt of each class's train pixel frequency (cross-entropy term)",
         ),
     )
@@ -189,7 +192,42 @@ class FinetuneConfig:
     resume: bool = field(default=False, metadata=shared.RESUME)
 
     def __post_init__(self) -> None:
+        """Normalise YAML's lists and refuse settings that cannot work, before any data is read."""
         if self.crop_scale is not None:  # YAML gives a list
             self.crop_scale = tuple(float(v) for v in self.crop_scale)
         self.crop_ratio = tuple(float(v) for v in self.crop_ratio)
         self.crop_zoom = tuple(float(v) for v in self.crop_zoom)
+        for name, allowed in (
+            ("loss", LOSSES),
+            ("class_weights", CLASS_WEIGHTS),
+            ("precision", PRECISIONS),
+            ("memory_format", MEMORY_FORMATS),
+        ):
+            if getattr(self, name) not in allowed:
+                option, choices = f"--{name.replace('_', '-')}", ", ".join(allowed)
+                raise WeedsegError(
+                    f"{option} must be one of {choices}, got {getattr(self, name)!r}"
+                )
+        for name in ("size", "val_tile"):
+            if getattr(self, name) % SIZE_MULTIPLE:
+                raise WeedsegError(
+                    f"--{name.replace('_', '-')} must be a multiple of {SIZE_MULTIPLE}"
+                )
+        for name in ("steps", "batch", "val_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise WeedsegError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.epochs is not None and self.epochs <= 0:
+            raise WeedsegError("--epochs must be positive")
+        if self.time < 0 or (self.time and self.epochs is not None):
+            raise WeedsegError("--time must be positive, and not combined with --epochs")
+        for name in ("crop_ratio", "crop_zoom"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise WeedsegError(f"--{name.replace('_', '-')} needs 0 < MIN <= MAX")
+        if not 0 <= self.rare_share <= 1:
+            raise WeedsegError("--rare-share must be between 0 and 1")
+        if self.cache_gb < 0:
+            raise WeedsegError("--cache-gb must be 0 (no cache) or more")
+        if not 0 <= self.val_share < 1:
+            raise WeedsegError("--val-share must be at least 0 (no validation) and below 1")
+        check_input_scale(self.input_scale)

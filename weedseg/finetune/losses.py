@@ -18,8 +18,6 @@ from torch import nn
 from weedseg.classes import IGNORE_INDEX
 from weedseg.defaults import LOSSES
 
-CLASS_WEIGHTS = ("auto", "none")
-
 
 def inverse_sqrt_weights(counts: np.ndarray) -> np.ndarray:
     """[K] weights proportional to 1/sqrt(frequency), averaging 1 over labelled pixels."""

@@ -20,7 +20,6 @@ from typing import Any
 import torch
 
 from weedseg.budget import TimeBudget
-from weedseg.bundle import check_input_scale
 from weedseg.checkpoint import (
     CheckpointMeta,
     load_tensors,
@@ -33,11 +32,10 @@ from weedseg.checkpoint import (
 )
 from weedseg.data.format import DatasetInfo
 from weedseg.data.stats import image_mean_std
-from weedseg.defaults import DEFAULT_ARCH, LOSSES
+from weedseg.defaults import DEFAULT_ARCH
 from weedseg.distributed import (
-    DistInfo,
-    distributed,
-    main_rank_log,
+    close_distributed,
+    init_distributed,
     prepare_model,
     resolve_device,
     shared_flag,
@@ -49,12 +47,12 @@ from weedseg.finetune.config import FinetuneConfig
 from weedseg.finetune.data import DataPlan, class_weights, plan_data, train_loader
 from weedseg.finetune.engine import train_step, validate
 from weedseg.finetune.length import StepPlan, ValidationReserve
-from weedseg.finetune.losses import CLASS_WEIGHTS, build_loss
+from weedseg.finetune.losses import build_loss
 from weedseg.models import ModelSpec, build_model, class_head_prefixes, spec_from_name
-from weedseg.precision import TrainFormat, check_choice, resolve_train_format
+from weedseg.precision import TrainFormat, resolve_train_format
 from weedseg.run_dir import RunDir
 from weedseg.seeding import seed_everything
-from weedseg.tiling import SIZE_MULTIPLE, TilingOptions
+from weedseg.tiling import TilingOptions
 
 
 @dataclass
@@ -112,39 +110,17 @@ def init_model(
     return model, spec, info
 
 
-def check_config(config: FinetuneConfig) -> None:
-    """Refuse settings that cannot work, before any data is read."""
-    if config.loss not in LOSSES:
-        raise WeedsegError(f"--loss must be one of {', '.join(LOSSES)}, got {config.loss!r}")
-    if config.class_weights not in CLASS_WEIGHTS:
-        raise WeedsegError(f"--class-weights must be auto or none, got {config.class_weights!r}")
-    for name in ("size", "val_tile"):
-        if getattr(config, name) % SIZE_MULTIPLE:
-            raise WeedsegError(f"--{name.replace('_', '-')} must be a multiple of {SIZE_MULTIPLE}")
-    for name in ("steps", "batch", "val_every", "log_every"):
-        if getattr(config, name) < 1:
-            raise WeedsegError(f"--{name.replace('_', '-')} must be at least 1")
-    if config.epochs is not None and config.epochs <= 0:
-        raise WeedsegError("--epochs must be positive")
-    if config.time < 0 or (config.time and config.epochs is not None):
-        raise WeedsegError("--time must be positive, and not combined with --epochs")
-    if not 0 < config.crop_ratio[0] <= config.crop_ratio[1]:
-        raise WeedsegError("--crop-ratio needs 0 < MIN <= MAX")
-    if not 0 <= config.rare_share <= 1:
-        raise WeedsegError("--rare-share must be between 0 and 1")
-    if config.cache_gb < 0:
-        raise WeedsegError("--cache-gb must be 0 (no cache) or more")
-    check_choice(config.precision, config.memory_format)
-    if not 0 <= config.val_share < 1:
-        raise WeedsegError("--val-share must be at least 0 (no validation) and below 1")
-    check_input_scale(config.input_scale)
-
-
 def run_finetune(config: FinetuneConfig, log: Callable[[str], None] = print) -> FinetuneResult:
     """Fine-tune per `config`; validates every `val_every` steps and at the end."""
-    check_config(config)
-    with distributed(config.device) as dist:
-        return _run(config, dist, main_rank_log(log, dist))
+    dist = init_distributed(config.device)
+    try:
+        return _run(config, dist, log if dist.is_main else _quiet)
+    finally:
+        close_distributed()
+
+
+def _quiet(_: str) -> None:
+    """Log sink for ranks other than 0."""
 
 
 @dataclass
@@ -284,53 +260,39 @@ def _train(
         while not finished:
             step += 1
             last = step >= s.length.total
-            if budget is not None:
-                last = _fit_length(s, step, budget, reserve, dist)
+            if budget is not None:  # the schedule aims at the steps that still fit
+                final, periodic = reserve.seconds(budget)
+                last = shared_flag(budget.is_last(final, per_step_extra=periodic), dist)
+                fitted = budget.fit(step, s.length.total, final, per_step_extra=periodic)
+                s.length.total = step if last else fitted
+                budget.begin_step()
+            batch = next(batches)
             loss = train_step(
-                s.model, next(batches), s.loss_fn, s.optimizer, mean=mean, std=std,
-                device=device, step=step, fmt=s.fmt,
+                s.model, batch, s.loss_fn, s.optimizer, mean=mean, std=std, device=device,
+                step=step, fmt=s.fmt,
             )  # fmt: skip
             s.scheduler.step()
             if budget is not None:
                 budget.end_step()
             bar.advance(images=config.batch * dist.world_size, loss=loss)
             if step % config.log_every == 0 or last:
-                _log_train(s, run, step, loss, config.batch * dist.world_size, budget)
-            if step % config.val_every == 0 or last:
-                began = time.perf_counter()
-                better = _checkpoint(s, run, config, dist, device, step, budget, history, log)
-                best_step = better or best_step
-                if reserve is not None:
-                    reserve.observe(time.perf_counter() - began)
-                finished = last
+                lr = s.optimizer.param_groups[0]["lr"]
+                images = step * config.batch * dist.world_size
+                scalars = {"train/loss": loss, "train/lr": lr, "train/images_seen": images}
+                if budget is not None:
+                    scalars["train/time_s"] = budget.elapsed()
+                run.log(step, scalars, images_seen=images)
+            if step % config.val_every and not last:
+                continue
+            began = time.perf_counter()
+            better = _checkpoint(s, run, config, dist, device, step, budget, history, log)
+            best_step = better or best_step
+            if reserve is not None:
+                reserve.observe(time.perf_counter() - began)
+            finished = last
     finally:
         bar.close()
     return history, best_step, step
-
-
-def _fit_length(
-    s: Session, step: int, budget: TimeBudget, reserve: ValidationReserve, dist: DistInfo
-) -> bool:
-    """--time: whether `step` is the last; the schedule aims at the steps that still fit (room
-    kept for the validations still due). Starts timing the step."""
-    final, periodic = reserve.seconds(budget)
-    last = shared_flag(budget.is_last(final, per_step_extra=periodic), dist)
-    fitted = budget.fit(step, s.length.total, final, per_step_extra=periodic)
-    s.length.total = step if last else fitted
-    budget.begin_step()
-    return last
-
-
-def _log_train(
-    s: Session, run: RunDir, step: int, loss: float, per_step: int, budget: TimeBudget | None
-) -> None:
-    """train/loss, train/lr and images seen (`per_step` images a step, all ranks)."""
-    images = step * per_step
-    lr = s.optimizer.param_groups[0]["lr"]
-    scalars = {"train/loss": loss, "train/lr": lr, "train/images_seen": images}
-    if budget is not None:
-        scalars["train/time_s"] = budget.elapsed()
-    run.log(step, scalars, images_seen=images)
 
 
 def _checkpoint(
