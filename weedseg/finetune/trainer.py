@@ -34,8 +34,9 @@ from weedseg.data.format import DatasetInfo
 from weedseg.data.stats import image_mean_std
 from weedseg.defaults import DEFAULT_ARCH
 from weedseg.distributed import (
-    close_distributed,
-    init_distributed,
+    DistInfo,
+    distributed,
+    main_rank_log,
     prepare_model,
     resolve_device,
     shared_flag,
@@ -112,15 +113,8 @@ def init_model(
 
 def run_finetune(config: FinetuneConfig, log: Callable[[str], None] = print) -> FinetuneResult:
     """Fine-tune per `config`; validates every `val_every` steps and at the end."""
-    dist = init_distributed(config.device)
-    try:
-        return _run(config, dist, log if dist.is_main else _quiet)
-    finally:
-        close_distributed()
-
-
-def _quiet(_: str) -> None:
-    """Log sink for ranks other than 0."""
+    with distributed(config.device) as dist:
+        return _run(config, dist, main_rank_log(log, dist))
 
 
 @dataclass
@@ -260,39 +254,53 @@ def _train(
         while not finished:
             step += 1
             last = step >= s.length.total
-            if budget is not None:  # the schedule aims at the steps that still fit
-                final, periodic = reserve.seconds(budget)
-                last = shared_flag(budget.is_last(final, per_step_extra=periodic), dist)
-                fitted = budget.fit(step, s.length.total, final, per_step_extra=periodic)
-                s.length.total = step if last else fitted
-                budget.begin_step()
-            batch = next(batches)
+            if budget is not None:
+                last = _fit_length(s, step, budget, reserve, dist)
             loss = train_step(
-                s.model, batch, s.loss_fn, s.optimizer, mean=mean, std=std, device=device,
-                step=step, fmt=s.fmt,
+                s.model, next(batches), s.loss_fn, s.optimizer, mean=mean, std=std,
+                device=device, step=step, fmt=s.fmt,
             )  # fmt: skip
             s.scheduler.step()
             if budget is not None:
                 budget.end_step()
             bar.advance(images=config.batch * dist.world_size, loss=loss)
             if step % config.log_every == 0 or last:
-                lr = s.optimizer.param_groups[0]["lr"]
-                images = step * config.batch * dist.world_size
-                scalars = {"train/loss": loss, "train/lr": lr, "train/images_seen": images}
-                if budget is not None:
-                    scalars["train/time_s"] = budget.elapsed()
-                run.log(step, scalars, images_seen=images)
-            if step % config.val_every and not last:
-                continue
-            began = time.perf_counter()
-            better = _checkpoint(s, run, config, dist, device, step, budget, history, log)
-            best_step = better or best_step
-            if reserve is not None:
-                reserve.observe(time.perf_counter() - began)
-            finished = last
+                _log_train(s, run, step, loss, config.batch * dist.world_size, budget)
+            if step % config.val_every == 0 or last:
+                began = time.perf_counter()
+                better = _checkpoint(s, run, config, dist, device, step, budget, history, log)
+                best_step = better or best_step
+                if reserve is not None:
+                    reserve.observe(time.perf_counter() - began)
+                finished = last
     finally:
         bar.close()
     return history, best_step, step
+
+
+def _fit_length(
+    s: Session, step: int, budget: TimeBudget, reserve: ValidationReserve, dist: DistInfo
+) -> bool:
+    """--time: whether `step` is the last; the schedule aims at the steps that still fit (room
+    kept for the validations still due). Starts timing the step."""
+    final, periodic = reserve.seconds(budget)
+    last = shared_flag(budget.is_last(final, per_step_extra=periodic), dist)
+    fitted = budget.fit(step, s.length.total, final, per_step_extra=periodic)
+    s.length.total = step if last else fitted
+    budget.begin_step()
+    return last
+
+
+def _log_train(
+    s: Session, run: RunDir, step: int, loss: float, per_step: int, budget: TimeBudget | None
+) -> None:
+    """train/loss, train/lr and images seen (`per_step` images a step, all ranks)."""
+    images = step * per_step
+    lr = s.optimizer.param_groups[0]["lr"]
+    scalars = {"train/loss": loss, "train/lr": lr, "train/images_seen": images}
+    if budget is not None:
+        scalars["train/time_s"] = budget.elapsed()
+    run.log(step, scalars, images_seen=images)
 
 
 def _checkpoint(
