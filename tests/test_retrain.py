@@ -1,8 +1,9 @@
 """Retraining end to end on synthetic fields with a domain shift, promotion into a live service.
 
 The base model learns light soil in sunshine; the farm has dark soil under clouds. `retrain`
-must beat the base on the farm's validation split, `models promote` must swap it into a running
-uvicorn with no failed request, and `models rollback` must bring the base back.
+must beat the base in cross-validation on the farm's labels, ship a model trained on all of
+them, `models promote` must swap it into a running uvicorn with no failed request, and
+`models rollback` must bring the base back.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -79,7 +81,7 @@ def tiny_retrain(shifted, out, **overrides) -> RetrainConfig:
     settings = dict(
         images=str(farm.root / "images"), labels=str(farm.root), base=str(bundle), out=str(out),
         budget="tiny", pretrain_steps=2, finetune_steps=16, size=64, batch=4, tile=64, overlap=0,
-        export_size=64, overlays=2, workers=0, device="cpu",
+        export_size=64, overlays=2, workers=0, device="cpu", folds=2,
     )  # fmt: skip
     return RetrainConfig(**(settings | overrides))
 
@@ -90,21 +92,26 @@ def retrained(shifted):
     return retrain(tiny_retrain(shifted, out), log=quiet)
 
 
-def test_retrain_beats_the_base_on_the_farm_split(retrained):
+def test_retrain_beats_the_base_in_cross_validation(retrained):
     report = retrained.report
     base, new = report["base"]["scores"], report["new"]["scores"]
     assert retrained.new_beats_base and new["mIoU"] > base["mIoU"] + 0.03, (base, new)
     assert report["base"]["scored_from"].startswith("bundle")
-    assert report["split"]["images"] == 2 and report["data"]["farm_train"] == 8
+    comparison = report["comparison"]
+    assert comparison["method"] == "2-fold" and comparison["images"] == 12
+    assert base["images"] == new["images"] == 12  # every labelled photo scored once, held out
+    assert sum(map(sum, new["confusion_matrix"])) == 12 * 64 * 64  # pooled over all of them
+    assert report["data"]["farm_labels"] == 12 and report["budget"]["finetunes"] == 3
     run = retrained.run_dir
     markdown = (run / "report.md").read_text()
     assert "| crop |" in markdown and "| weed |" in markdown and "beats" in markdown
+    assert "2-fold cross-validation on the farm's 12 labelled photos" in markdown
     assert json.loads((run / "report.json").read_text())["new_beats_base"] is True
     assert len(report["overlays"]) == 2 and all((run / p).is_file() for p in report["overlays"])
     panel = read_image(run / report["overlays"][0])
     assert panel.shape[1] > 4 * panel.shape[0] // 2  # four panels side by side
     assert (retrained.bundle / "weedseg.json").is_file()
-    for stage in ("pretrain", "finetune"):  # the crop scale reaches both training stages
+    for stage in ("pretrain", "finetune", "folds/fold-1"):  # crop scale reaches all training
         config = yaml.safe_load((run / stage / "config.yaml").read_text())
         assert config["crop_scale"] is None  # native scale, chosen per photo
 
@@ -112,12 +119,13 @@ def test_retrain_beats_the_base_on_the_farm_split(retrained):
 def test_evaluate_takes_the_retrain_run_folder_as_its_model(retrained, tmp_path) -> None:
     run = retrained.run_dir
     out = tmp_path / "evaluation"
-    args = ["evaluate", "--model", str(run), "--data", str(run / "data"), "--split", "val"]
+    args = ["evaluate", "--model", str(run), "--data", str(run / "data"), "--split", "farm"]
     assert main([*args, "--out", str(out), "--tile", "64", "--overlap", "0"]) == 0
     report = json.loads((out / "report.json").read_text())
     new = retrained.report["new"]
-    assert Path(report["model"]) == Path(new["checkpoint"])  # the run's fine-tuned weights
-    assert report["metrics"]["mIoU"] == pytest.approx(new["scores"]["mIoU"], abs=1e-4)
+    assert Path(report["model"]) == Path(new["checkpoint"])  # the shipped fine-tuned weights
+    # on the photos it trained on, the shipped model beats the base, which never saw the farm
+    assert report["metrics"]["mIoU"] > retrained.report["base"]["scores"]["mIoU"]
 
 
 def test_crop_scale_flag_reaches_the_config() -> None:
@@ -139,10 +147,11 @@ def test_crop_scale_flag_reaches_the_config() -> None:
 def test_finished_and_killed_stages_resume(shifted, retrained):
     run = retrained.run_dir
     (run / "stages" / "finetune.json").unlink()  # as if killed after its last checkpoint
-    (run / "stages" / "evaluate.json").unlink()
+    (run / "stages" / "compare.json").unlink()
     lines: list[str] = []
     again = retrain(tiny_retrain(shifted, run, resume=True), log=lines.append)
     assert "[pretrain] finished earlier, skipped" in lines
+    assert "[fold-2] finished earlier, skipped" in lines
     assert "[export] finished earlier, skipped" in lines
     assert any(line.startswith("resumed at step 16 of 16") for line in lines)
     assert again.report["new"]["scores"]["mIoU"] == retrained.report["new"]["scores"]["mIoU"]
@@ -236,22 +245,75 @@ def test_bad_inputs_are_clear_errors_that_write_nothing(shifted, tmp_path, capsy
     assert not registry.exists() or not any(registry.rglob("*.onnx"))
 
 
-def test_training_set_mixes_base_images_and_holds_out_farm_validation(tmp_path):
+def test_a_run_killed_in_a_fold_resumes_and_ships_a_model_trained_on_every_label(shifted, tmp_path):
+    from weedseg.checkpoint import load_checkpoint
+    from weedseg.data.format import linked_dataset
+
+    _, _, farm, _ = shifted
+    labelled = farm.split("train")[:3]  # a farm with three labels: leave-one-out
+    labels = linked_dataset(farm.root, tmp_path / "labels", {"train": labelled}, "3 labels")
+    run = tmp_path / "run"
+    cfg = tiny_retrain(
+        shifted, run, labels=str(labels.root), pretrain_steps=0, finetune_steps=4, overlays=1,
+        folds=0,
+    )  # fmt: skip
+
+    class Killed(Exception):
+        pass
+
+    lines: list[str] = []
+
+    def kill_in_fold_2(line: str) -> None:
+        lines.append(line)
+        if line.startswith("data:") and "[fold-2] ..." in lines:  # fold 2's fine-tune starts
+            raise Killed
+
+    with pytest.raises(Killed):
+        retrain(cfg, log=kill_in_fold_2)
+    assert (run / "stages" / "fold-1.json").is_file()
+    assert not (run / "stages" / "fold-2.json").exists()
+    lines = []
+    result = retrain(replace(cfg, resume=True), log=lines.append)
+    assert "[fold-1] finished earlier, skipped" in lines and "[fold-2] ..." in lines
+    comparison = result.report["comparison"]
+    assert comparison["method"] == "leave-one-out" and comparison["folds"] == 3
+    held = [stem for fold in comparison["fold_stems"] for stem in fold]
+    assert sorted(held) == sorted(f"farm-{s}" for s in labelled)
+    for k in (1, 2, 3):  # each fold model trained on the two other photos
+        fold = load_checkpoint(run / "folds" / f"fold-{k}" / "checkpoints" / "last").meta.data
+        assert fold["train"] == 2 and fold["val"] == 0
+    shipped = load_checkpoint(Path(result.report["new"]["checkpoint"])).meta
+    assert shipped.data["train"] == 3 and shipped.data["val"] == 0  # every label, none held out
+    assert shipped.config["final"] and shipped.config["train_split"] == "train"
+    data = DatasetInfo.load(run / "data")
+    assert sorted(data.split("train")) == sorted(f"farm-{s}" for s in labelled)
+
+
+def test_training_set_mixes_base_images_into_every_fold(tmp_path):
     from labeled_datasets import write_colour_dataset
 
     from weedseg.classes import ClassInfo
     from weedseg.retrain.farm_data import build_training_set, check_same_classes
 
-    farm = write_colour_dataset(tmp_path / "farm", {"train": [(32, 32)] * 5})  # no val split
+    farm = write_colour_dataset(tmp_path / "farm", {"train": [(32, 32)] * 4, "val": [(32, 32)]})
     base = write_colour_dataset(tmp_path / "base", {"train": [(32, 32)] * 6}, seed=1)
     cfg = RetrainConfig(images="x", labels="x", base="x", out="x", base_data="x", base_mix=0.5)
     record = build_training_set(farm, base, cfg, tmp_path / "data")
     data = DatasetInfo.load(tmp_path / "data")
-    assert record["farm_val"] == 1 and "held out" in record["val_source"]
-    assert record["farm_train"] == 4 and record["base_train"] == 2
-    assert all(s.startswith("farm-") for s in data.split("val"))
-    assert sum(s.startswith("base-") for s in data.split("train")) == 2
-    assert data.image_path(data.split("val")[0]).stat().st_nlink == 2  # hard link, no copy
+    assert record["farm_labels"] == 5 and record["base_train"] == 2  # val photos are labels too
+    assert len(record["folds"]) == 5  # leave-one-out
+    farm_stems = data.split("farm")
+    assert len(farm_stems) == 5 and all(s.startswith("farm-") for s in farm_stems)
+    mixed = [s for s in data.split("train") if s.startswith("base-")]
+    assert sorted(data.split("train")) == sorted(farm_stems + mixed) and len(mixed) == 2
+    for k, held in enumerate(record["folds"], start=1):
+        assert data.split(f"fold-{k}") == held
+        train = data.split(f"fold-{k}-train")
+        assert sorted(s for s in train if s.startswith("farm-")) == sorted(
+            set(farm_stems) - set(held)
+        )
+        assert [s for s in train if s.startswith("base-")] == mixed  # the same in every fold
+    assert data.image_path(farm_stems[0]).stat().st_nlink == 2  # hard link, no copy
     other = DatasetInfo(
         tmp_path, classes=(ClassInfo("soil", (0, 0, 0)), ClassInfo("tree", (1, 1, 1)))
     )

@@ -53,14 +53,14 @@ def crop_scale_range(text: str) -> tuple[float, float] | None:
 
 
 def time_flag(**where: Any) -> dict:
-    """`--time`; `where`: flag() placement, e.g. exclusive="length" beside --steps/--epochs."""
-    return flag(
-        "--time",
-        type=duration,
-        help="wall-clock budget (45m, 1.5h, 600s): train until it is spent, the LR schedule "
+    """`--time`; `where`: flag() placement, e.g. exclusive="length" beside --steps/--epochs,
+    or a command's own `help`."""
+    where.setdefault(
+        "help",
+        "wall-clock budget (45m, 1.5h, 600s): train until it is spent, the LR schedule "
         "fitted to it, then validate and save (the total across --resume)",
-        **where,
     )
+    return flag("--time", type=duration, **where)
 
 
 CROP_SCALE = flag(

@@ -32,7 +32,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:<12}{format_number(b['iou']):>10}{format_number(new_iou):>10}")
     print(f"{'mIoU':<12}{format_number(base['mIoU']):>10}{format_number(new['mIoU']):>10}")
     verdict = "beats" if result.new_beats_base else "does NOT beat"
-    print(f"The new model {verdict} the base on the farm validation split.")
+    comparison = result.report["comparison"]
+    print(
+        f"The new model {verdict} the base in {comparison['method']} cross-validation on "
+        f"{comparison['images']} farm photos; the shipped model trained on all of them."
+    )
     print(f"Report: {result.run_dir / 'report.md'}  Bundle: {result.bundle}")
     print(f"Promote: weedseg models promote {result.run_dir}")
     return 0

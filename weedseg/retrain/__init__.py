@@ -4,9 +4,10 @@
     from weedseg.retrain.workflow import retrain
     result = retrain(RetrainConfig(images="farm/photos", labels="farm/labels",
                                    base="runs/registry/versions/v0001", out="runs/retrain"))
-    result.report["new"]["scores"]["mIoU"], result.bundle   # on the farm validation split
+    result.report["new"]["scores"]["mIoU"], result.bundle   # cross-validated on the farm's labels
 
 Modules: `config` (the knobs and budgets), `base_model` (which weights and bundle the base is),
-`stages` (skip-if-done bookkeeping), `farm_data` (the training/validation dataset),
-`scoring` (base and new on the same split), `report` (report.md/json), `workflow` (the run).
+`stages` (skip-if-done bookkeeping), `farm_data` (the training set and cross-validation folds),
+`scoring` (base and new on the same photos, pooled over folds), `report` (report.md/json),
+`workflow` (the run).
 """

@@ -28,6 +28,15 @@ BUDGETS: dict[str, Budget] = {
 }
 
 
+LEAVE_ONE_OUT_MAX = 8  # up to this many labelled photos, each photo is its own fold
+AUTO_FOLDS = 5  # folds for more labelled photos than that
+
+
+def parse_folds(text: str) -> int:
+    """`--folds`: a number of folds, or `auto` (0)."""
+    return 0 if text.strip().lower() == "auto" else int(text)
+
+
 @dataclass
 class RetrainConfig:
     """Everything that defines a retraining run (its flags are declared on the fields)."""
@@ -63,9 +72,17 @@ class RetrainConfig:
     finetune_steps: int | None = field(
         default=None, metadata=flag("--finetune-steps", help="override the budget")
     )
-    # wall-clock budget in seconds for the two training stages (`--time 1h`), split in the
-    # ratio of the budget's step counts; evaluation and export come on top. 0 = steps
-    time: float = field(default=0.0, metadata=shared.time_flag())
+    # wall-clock budget in seconds for the training stages (`--time 1h`): SMS, the K fold
+    # fine-tunes and the shipped model's fine-tune share it in the ratio of their step counts
+    # (RetrainConfig.stage_seconds); scoring and export come on top. 0 = steps
+    time: float = field(
+        default=0.0,
+        metadata=shared.time_flag(
+            help="wall-clock budget for training (e.g. 45m, 2h; 0: use the steps), split "
+            "between SMS, the K fold fine-tunes and the shipped model's fine-tune in the ratio "
+            "of their steps; scoring and export come on top"
+        ),
+    )
     # the base model's labeled dataset, mixed into fine-tuning when set
     base_data: str = field(
         default="", metadata=flag("--base-data", help="the base's dataset, mixed into training")
@@ -80,11 +97,18 @@ class RetrainConfig:
         metadata=flag("--map", action="append", help="label rename LABEL=CLASS"),
     )
     labels_format: str = field(default="auto", metadata=flag("--labels-format"))
-    # the farm's validation split (held out from train when missing)
-    val_split: str = field(
-        default="val", metadata=flag("--val-split", help="the farm validation split")
+    # cross-validation folds over the farm's labelled photos (every split); 0 = auto:
+    # leave-one-out up to LEAVE_ONE_OUT_MAX photos, else AUTO_FOLDS folds
+    folds: int = field(
+        default=0,
+        metadata=flag(
+            "--folds",
+            type=parse_folds,
+            help=f"folds comparing base and new on the farm's labels (auto or 0: leave-one-out "
+            f"up to {LEAVE_ONE_OUT_MAX} photos, else {AUTO_FOLDS}); each fold is one more "
+            "fine-tune",
+        ),
     )
-    val_share: float = field(default=0.2, metadata=flag("--val-share"))
     # training crop, multiple of 32
     size: int = field(default=256, metadata=flag("--size", help="training crop (x32)"))
     # area share per crop; None: native scale
@@ -130,6 +154,8 @@ class RetrainConfig:
             raise WeedsegError("--base-mix must be 0 or more")
         if self.time < 0:
             raise WeedsegError("--time must be positive")
+        if self.folds < 0 or self.folds == 1:
+            raise WeedsegError("--folds must be auto (0) or at least 2")
 
     @property
     def steps(self) -> Budget:
@@ -144,11 +170,22 @@ class RetrainConfig:
             else self.finetune_steps,
         )
 
-    def stage_seconds(self) -> tuple[float, float]:
-        """(pretraining, fine-tuning) seconds of `time`, in the ratio of the step counts."""
+    def fold_count(self, photos: int) -> int:
+        """Folds over `photos` labelled photos: `folds` (at most one per photo), or auto."""
+        if photos < 2:
+            raise WeedsegError(
+                f"{photos} labelled farm photo(s): cross-validation needs at least 2"
+            )
+        if self.folds:
+            return min(self.folds, photos)
+        return photos if photos <= LEAVE_ONE_OUT_MAX else AUTO_FOLDS
+
+    def stage_seconds(self, finetunes: int) -> tuple[float, float]:
+        """(SMS pretraining, each of `finetunes` fine-tunes) seconds of `time`: the fold models
+        and the shipped model each get the same share, pretraining the ratio of its steps."""
         steps = self.steps
-        share = steps.pretrain_steps / (steps.pretrain_steps + steps.finetune_steps)
-        return self.time * share, self.time * (1.0 - share)
+        total = steps.pretrain_steps + finetunes * steps.finetune_steps
+        return self.time * steps.pretrain_steps / total, self.time * steps.finetune_steps / total
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RetrainConfig:

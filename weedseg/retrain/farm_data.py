@@ -1,9 +1,11 @@
-"""The farm's labels as a dataset on the base classes, and the fine-tuning set built from them."""
+"""The farm's labels as a dataset on the base classes, and the fine-tuning and cross-validation
+splits built from them."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +14,6 @@ from weedseg.atomic import atomic_dir
 from weedseg.classes import ClassInfo
 from weedseg.data.format import DATASET_FILE, DatasetInfo
 from weedseg.errors import WeedsegError
-from weedseg.finetune.config import FinetuneConfig
-from weedseg.finetune.data import plan_data
 from weedseg.labels import import_labels, parse_rename
 from weedseg.retrain.config import RetrainConfig
 
@@ -54,40 +54,50 @@ def check_same_classes(info: DatasetInfo, classes: tuple[ClassInfo, ...]) -> Non
         )
 
 
-def farm_split(info: DatasetInfo, cfg: RetrainConfig) -> tuple[list[str], list[str], str]:
-    """(train stems, validation stems, where validation came from), as fine-tuning plans it."""
-    plan = plan_data(
-        info,
-        FinetuneConfig(
-            data=str(info.root), out="", val_split=cfg.val_split, val_share=cfg.val_share
-        ),
-    )
-    if not plan.val:
-        raise WeedsegError(f"{info.root}: no validation images")
-    return plan.train, plan.val, plan.val_source
+def fold_name(index: int) -> str:
+    """The split of fold `index`'s held-out farm photos (1-based); its model trains on
+    `fold_name(index) + "-train"`."""
+    return f"fold-{index}"
+
+
+def assign_folds(stems: Sequence[str], count: int, seed: int) -> list[list[str]]:
+    """`stems` dealt into `count` folds after one seeded shuffle: every stem is held out by
+    exactly one fold, fold sizes differ by one at most (`count == len(stems)`: leave-one-out)."""
+    if not 2 <= count <= len(stems):
+        raise WeedsegError(f"{count} folds over {len(stems)} photos: need 2 <= folds <= photos")
+    order = np.random.default_rng(seed).permutation(len(stems))
+    return [sorted(stems[i] for i in order[k::count]) for k in range(count)]
 
 
 def build_training_set(
     farm: DatasetInfo, base_data: DatasetInfo | None, cfg: RetrainConfig, dst: Path
 ) -> dict:
-    """Write `dst`: farm train (+ a share of the base train) and the farm validation split.
+    """Write `dst`: every labelled farm photo (split `farm`), the shipped model's `train` (all of
+    them, + a share of the base's train) and, per fold, its held-out photos and its train.
 
     Files are hard-linked where the file system allows (copied otherwise); stems are prefixed
     `farm-` / `base-` so two sources never clash.
     """
-    train, val, val_source = farm_split(farm, cfg)
+    labelled = sorted({stem for stems in farm.splits.values() for stem in stems})
+    folds = assign_folds(labelled, cfg.fold_count(len(labelled)), cfg.seed)
     mixed: list[str] = []
     if base_data is not None:
         check_same_classes(base_data, farm.classes)
         pool = base_data.splits.get("train") or []
-        count = min(len(pool), round(cfg.base_mix * len(train)))
+        count = min(len(pool), round(cfg.base_mix * len(labelled)))
         order = np.random.default_rng(cfg.seed).permutation(len(pool))[:count]
         mixed = sorted(pool[i] for i in order)
+    farm_stems, base_stems = [FARM + s for s in labelled], [BASE + s for s in mixed]
+    splits = {"farm": farm_stems, "train": sorted(farm_stems + base_stems)}
+    for index, held in enumerate(folds, start=1):
+        splits[fold_name(index)] = [FARM + s for s in held]
+        rest = [FARM + s for s in labelled if s not in held] + base_stems
+        splits[fold_name(index) + "-train"] = sorted(rest)
     images: dict[str, str] = {}
     with atomic_dir(dst, force=True) as tmp:
         (tmp / "images").mkdir()
         (tmp / "masks").mkdir()
-        for prefix, info, stems in ((FARM, farm, train + val), (BASE, base_data, mixed)):
+        for prefix, info, stems in ((FARM, farm, labelled), (BASE, base_data, mixed)):
             for stem in stems:
                 name = prefix + stem
                 image = info.image_path(stem)
@@ -97,20 +107,15 @@ def build_training_set(
         DatasetInfo(
             root=tmp,
             classes=farm.classes,
-            splits={
-                "train": sorted([FARM + s for s in train] + [BASE + s for s in mixed]),
-                "val": sorted(FARM + s for s in val),
-            },
+            splits=splits,
             images=images,
             source=f"weedseg retrain: farm labels {farm.root}"
             + (f" + {len(mixed)} images of {base_data.root}" if base_data else ""),
         ).save()
     return {
-        "farm_train": len(train),
-        "farm_val": len(val),
-        "val_source": val_source,
+        "farm_labels": len(labelled),
         "base_train": len(mixed),
-        "val_stems": sorted(FARM + s for s in val),
+        "folds": [[FARM + s for s in held] for held in folds],
     }
 
 

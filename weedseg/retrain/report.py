@@ -73,17 +73,22 @@ def markdown(report: dict) -> str:
     """report.md: the verdict, the per-class table, the data, the budget and the overlays."""
     base, new = report["base"]["scores"], report["new"]["scores"]
     verdict = "beats" if report["new_beats_base"] else "does NOT beat"
-    data, budget = report["data"], report["budget"]
+    data, budget, comparison = report["data"], report["budget"], report["comparison"]
     mixed = f" + {data['base_train']} base images" if data["base_train"] else ""
     seconds = ", ".join(f"{k} {v}" for k, v in report["seconds"].items())
+    photos, folds = comparison["images"], comparison["folds"]
     lines = [
         "# Retraining report",
         "",
-        f"The new model {verdict} the base model on the farm's validation split: mIoU "
-        f"{format_number(new['mIoU'])} vs {format_number(base['mIoU'])} "
-        f"({_change(new['mIoU'], base['mIoU'])}).",
+        f"The new model {verdict} the base model in {comparison['method']} cross-validation on "
+        f"the farm's {photos} labelled photos: mIoU {format_number(new['mIoU'])} vs "
+        f"{format_number(base['mIoU'])} ({_change(new['mIoU'], base['mIoU'])}).",
         "",
-        f"Validation: {report['split']['images']} farm images ({report['split']['source']}).",
+        f"Each of {folds} fold models was fine-tuned as the shipped model, on the photos of the "
+        "other folds, and scored with the base on its held-out photos; the scores below pool "
+        f"the confusion matrices of all {photos} held-out photos. The shipped model is then "
+        f"fine-tuned on all {photos} photos, so none is left to score it on: the comparison "
+        "estimates how it does on the farm's new photos.",
         "",
         "| class | base IoU | new IoU | change |",
         "|---|---|---|---|",
@@ -93,16 +98,17 @@ def markdown(report: dict) -> str:
         "",
         f"- base: `{report['base']['model']['path']}` "
         f"(scored from its {report['base']['scored_from']})",
-        f"- new: `{report['new']['checkpoint']}` (scored from its checkpoint, PyTorch); "
+        f"- new: {report['new']['scored_from']}; shipped: `{report['new']['checkpoint']}`, "
         f"bundle `{report['new']['bundle']}`",
-        f"- training data: {data['farm_train']} farm images{mixed}",
+        f"- training data of the shipped model: {data['farm_labels']} farm images{mixed}",
         f"- budget: {budget['pretrain_steps']} SMS steps on {budget['images']} farm photos, "
-        f"{budget['finetune_steps']} fine-tuning steps",
+        f"{budget['finetunes']} fine-tunes ({folds} folds + the shipped model) of "
+        f"{budget['finetune_steps']} steps",
         f"- time per stage (s): {seconds}",
         "",
     ]
     if report["overlays"]:
-        lines += ["## Overlays (image | ground truth | base | new)", ""]
+        lines += ["## Overlays (image | ground truth | base | new, each photo's fold model)", ""]
         lines += [f"![{Path(p).stem}]({p})" for p in report["overlays"]]
         lines.append("")
     return "\n".join(lines)

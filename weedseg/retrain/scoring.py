@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from weedseg.evaluate.metrics import ConfusionMatrix, metrics_from_matrix
 from weedseg.imageio import ImageReadError, read_image, read_mask
 from weedseg.infer.prediction import argmax_classes
 from weedseg.tiling import TilingOptions, predict_scaled
+
+if TYPE_CHECKING:
+    from weedseg.retrain.base_model import BaseModel
 
 
 @dataclass
@@ -35,6 +39,26 @@ class SplitScores:
             "images": len(self.per_image),
             "skipped": self.skipped,
         }
+
+    def to_record(self) -> dict:
+        """A JSON-able record that `from_record` reads back (a stage's record)."""
+        return {
+            "matrix": self.matrix.tolist(),
+            "per_image": self.per_image,
+            "skipped": self.skipped,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> SplitScores:
+        return cls(np.asarray(record["matrix"], np.int64), record["per_image"], record["skipped"])
+
+    @classmethod
+    def pooled(cls, parts: Sequence[SplitScores]) -> SplitScores:
+        """The scores of disjoint image sets (e.g. cross-validation folds) as one split: their
+        confusion matrices summed, so every pixel weighs the same (not a mean of mIoUs)."""
+        matrix = np.sum([p.matrix for p in parts], axis=0)  # [K, K]
+        per_image = {stem: miou for p in parts for stem, miou in p.per_image.items()}
+        return cls(matrix, per_image, [s for p in parts for s in p.skipped])
 
 
 class Segmenter:
@@ -76,6 +100,13 @@ class Segmenter:
         window = {"tile": tile, "overlap": overlap} if dynamic else {}
         predictor = Predictor.from_bundle(bundle, providers="cpu", **window)
         return cls(lambda image: predictor.predict(image).labels, predictor.num_classes)
+
+    @classmethod
+    def from_base(cls, base: BaseModel, tile: int, overlap: int, device: str) -> Segmenter:
+        """The base model as it is served: its bundle when it has one, else its checkpoint."""
+        if base.bundle:
+            return cls.from_bundle(base.bundle, tile, overlap)
+        return cls.from_checkpoint(base.checkpoint, tile, overlap, device)
 
     def score(self, info: DatasetInfo, stems: Sequence[str]) -> SplitScores:
         """One confusion matrix over `stems`; unreadable pairs are skipped and listed."""

@@ -1,5 +1,11 @@
-"""`retrain(cfg)`: labels -> data -> pretrain (SMS from the base) -> finetune -> evaluate -> export
--> report, each stage skipped when it finished before and resumed when it was killed.
+"""`retrain(cfg)`: labels -> data -> pretrain (SMS from the base) -> init -> fold-1..fold-K ->
+compare -> finetune -> export -> report, each stage skipped when it finished before and resumed
+when it was killed.
+
+Base and new are compared by cross-validation on the farm's labelled photos: each fold model is
+fine-tuned from the same init with the shipped model's recipe on the other folds' photos and
+scored, with the base, on its held-out photos. The shipped model is then fine-tuned on all of
+them, so no label is lost to validation; the comparison estimates how it does on new photos.
 """
 
 from __future__ import annotations
@@ -21,9 +27,9 @@ from weedseg.model_paths import BUNDLE_DIR, RETRAIN_CONFIG_FILE, RETRAIN_FINETUN
 from weedseg.resume_flags import WHERE_IT_RUNS
 from weedseg.retrain.base_model import BaseModel, resolve_base
 from weedseg.retrain.config import RetrainConfig
-from weedseg.retrain.farm_data import build_training_set, farm_labels
+from weedseg.retrain.farm_data import build_training_set, farm_labels, fold_name
 from weedseg.retrain.report import comparison_panel, pick_overlay_stems, write_report
-from weedseg.retrain.scoring import Segmenter
+from weedseg.retrain.scoring import Segmenter, SplitScores
 from weedseg.retrain.stages import StageBook
 
 CONFIG_FILE = RETRAIN_CONFIG_FILE  # marks a retrain run folder (weedseg.model_paths)
@@ -70,11 +76,29 @@ def retrain(cfg: RetrainConfig, log: Callable[[str], None] = print) -> RetrainRe
     if not cfg.resume:
         write_atomic(out / CONFIG_FILE, yaml.safe_dump(asdict(cfg), sort_keys=False))
     data = book.run("data", lambda: _data(cfg, labels, out))
-    pretrain = book.run("pretrain", lambda: _pretrain(cfg, base, out, len(photos), log))
-    finetune = book.run("finetune", lambda: _finetune(cfg, base, out, pretrain, log))
-    scores = book.run("evaluate", lambda: _evaluate(cfg, base, out, finetune))
+    count = len(data["folds"])
+    pretrain_s, finetune_s = cfg.stage_seconds(count + 1)  # K fold models + the shipped one
+    pretrain = book.run("pretrain", lambda: _pretrain(cfg, base, out, len(photos), pretrain_s, log))
+    init = book.run("init", lambda: {"checkpoint": str(_init_checkpoint(base, pretrain, out))})
+    folds = [
+        book.run(
+            fold_name(k),
+            lambda k=k: _fold(cfg, base, out, Path(init["checkpoint"]), k, finetune_s, log),
+        )
+        for k in range(1, count + 1)
+    ]
+    scores = book.run("compare", lambda: _compare(cfg, base, out, folds))
+    finetune = book.run(
+        "finetune",
+        lambda: _finetune(
+            cfg, base, out, Path(init["checkpoint"]), "train", out / RETRAIN_FINETUNE_RUN,
+            finetune_s, log,
+        ),
+    )  # fmt: skip
     bundle = book.run("export", lambda: _export(cfg, out))
-    stages = {"labels": labels, "data": data, "pretrain": pretrain, "finetune": finetune}
+    stages = {"labels": labels, "data": data, "pretrain": pretrain, "init": init}
+    stages |= {fold_name(k): f for k, f in enumerate(folds, start=1)} | {"compare": scores}
+    labelled = data["farm_labels"]
     report = {
         "base": {
             "model": base.describe(),
@@ -84,20 +108,30 @@ def retrain(cfg: RetrainConfig, log: Callable[[str], None] = print) -> RetrainRe
         "new": {
             "checkpoint": finetune["checkpoint"],
             "bundle": bundle["bundle"],
+            "scored_from": f"{count} fold models (checkpoints, PyTorch), each on its held-out "
+            "photos",
             "scores": scores["new"],
         },
         "new_beats_base": _beats(scores["new"]["mIoU"], scores["base"]["mIoU"]),
-        "split": {
-            "data": str(out / "data"),
-            "split": "val",
-            "images": data["farm_val"],
-            "source": data["val_source"],
-            "stems": data["val_stems"],
+        "comparison": {
+            "method": "leave-one-out" if count == labelled else f"{count}-fold",
+            "folds": count,
+            "images": labelled,
+            "pooled": "one confusion matrix over every held-out photo",
+            "fold_stems": data["folds"],
         },
-        "data": {k: data[k] for k in ("farm_train", "base_train")} | {"labels": labels["dataset"]},
-        "budget": asdict(steps) | {"images": len(photos), "budget": cfg.budget},
+        "split": {  # the photos the comparison scored (all labelled; the shipped model saw them)
+            "data": str(out / "data"),
+            "split": "farm",
+            "images": labelled,
+            "stems": sorted(s for fold in data["folds"] for s in fold),
+        },
+        "data": {"farm_labels": labelled, "base_train": data["base_train"]}
+        | {"labels": labels["dataset"]},
+        "budget": asdict(steps)
+        | {"images": len(photos), "budget": cfg.budget, "finetunes": count + 1},
         "seconds": {name: s["seconds"] for name, s in stages.items()}
-        | {"evaluate": scores["seconds"], "export": bundle["seconds"]},
+        | {"finetune": finetune["seconds"], "export": bundle["seconds"]},
         "overlays": scores["overlays"],
         "config": asdict(cfg),
     }
@@ -130,7 +164,9 @@ def _fresh_or_resumable(run: Path) -> bool:
     return False
 
 
-def _pretrain(cfg: RetrainConfig, base: BaseModel, out: Path, photos: int, log) -> dict:
+def _pretrain(
+    cfg: RetrainConfig, base: BaseModel, out: Path, photos: int, seconds: float, log
+) -> dict:
     """Continue SMS pretraining from the base's weights on the farm's photos."""
     steps = cfg.steps.pretrain_steps
     if steps == 0:
@@ -144,7 +180,7 @@ def _pretrain(cfg: RetrainConfig, base: BaseModel, out: Path, photos: int, log) 
         arch=base.arch,
         init=str(base.checkpoint),
         steps=0 if cfg.time else steps,
-        time=cfg.stage_seconds()[0],
+        time=seconds,
         partitions=max(1, min(10, steps // 20)),
         batch=cfg.batch,
         size=cfg.size,
@@ -193,76 +229,91 @@ def _init_checkpoint(base: BaseModel, pretrain: dict, out: Path) -> Path:
     )
 
 
-def _finetune(cfg: RetrainConfig, base: BaseModel, out: Path, pretrain: dict, log) -> dict:
-    """Fine-tune on the farm's labels (validation once, at the end: no checkpoint picking on the
-    split the comparison uses)."""
+def _finetune(
+    cfg: RetrainConfig,
+    base: BaseModel,
+    out: Path,
+    init: Path,
+    train_split: str,
+    run: Path,
+    seconds: float,
+    log,
+) -> dict:
+    """Fine-tune `init` on `train_split` of the run's dataset with the shipped model's recipe:
+    every image trains, no validation, the last step is kept (FinetuneConfig.final)."""
     from weedseg.finetune.config import FinetuneConfig
     from weedseg.finetune.trainer import run_finetune
 
-    run = out / RETRAIN_FINETUNE_RUN
-    resume = _fresh_or_resumable(run)
-    init = out / "init" / "model"
-    if not resume or not init.with_suffix(".json").is_file():
-        init = _init_checkpoint(base, pretrain, out)
     steps = cfg.steps.finetune_steps
     fcfg = FinetuneConfig(
         data=str(out / "data"),
         out=str(run),
         init=str(init),
         steps=steps,
-        time=cfg.stage_seconds()[1],
+        time=seconds,
         batch=cfg.batch,
         size=cfg.size,
         crop_scale=cfg.crop_scale,
         input_scale=base.input_scale,
         lr=cfg.finetune_lr,
         warmup=min(50, steps // 10),
-        val_split="val",
+        train_split=train_split,
+        final=True,
         val_every=steps,
-        val_tile=cfg.tile,
-        val_overlap=cfg.overlap,
         seed=cfg.seed,
         workers=cfg.workers,
         device=cfg.device,
         precision=cfg.precision,
         memory_format=cfg.memory_format,
         cache_gb=cfg.cache_gb,
-        cache_dir=cfg.cache_dir or str(out / "cache" / "photos"),  # both stages share it
-        resume=resume,
+        cache_dir=cfg.cache_dir or str(out / "cache" / "photos"),  # all stages share it
+        resume=_fresh_or_resumable(run),
     )
     result = run_finetune(fcfg, log=log)
-    return {
-        "run": str(run),
-        "checkpoint": str(result.best_checkpoint),
-        "val_mIoU": result.best_miou,
-        "steps": result.steps,
+    return {"run": str(run), "checkpoint": str(result.best_checkpoint), "steps": result.steps}
+
+
+def _fold(
+    cfg: RetrainConfig, base: BaseModel, out: Path, init: Path, k: int, seconds: float, log
+) -> dict:
+    """Fold `k`: fine-tune on the other folds' photos, then score base and fold model on its
+    held-out photos (their confusion matrices are pooled over all folds by `_compare`)."""
+    name = fold_name(k)
+    fold = _finetune(cfg, base, out, init, f"{name}-train", out / "folds" / name, seconds, log)
+    info = DatasetInfo.load(out / "data")
+    held = info.split(name)
+    base_model = Segmenter.from_base(base, cfg.tile, cfg.overlap, cfg.device)
+    new_model = Segmenter.from_checkpoint(
+        Path(fold["checkpoint"]), cfg.tile, cfg.overlap, cfg.device
+    )
+    return fold | {
+        "held_out": held,
+        "base": base_model.score(info, held).to_record(),
+        "new": new_model.score(info, held).to_record(),
     }
 
 
-def _evaluate(cfg: RetrainConfig, base: BaseModel, out: Path, finetune: dict) -> dict:
-    """Base and new on the farm validation split; overlays of the most telling images."""
+def _compare(cfg: RetrainConfig, base: BaseModel, out: Path, folds: list[dict]) -> dict:
+    """Base vs new over every held-out photo (pooled confusion matrices); overlays of the most
+    telling photos, each drawn with the fold model that did not train on it."""
     info = DatasetInfo.load(out / "data")
-    stems = info.split("val")
-    new_model = Segmenter.from_checkpoint(
-        Path(finetune["checkpoint"]), cfg.tile, cfg.overlap, cfg.device
-    )
-    base_model = (
-        Segmenter.from_bundle(base.bundle, cfg.tile, cfg.overlap)
-        if base.bundle
-        else Segmenter.from_checkpoint(base.checkpoint, cfg.tile, cfg.overlap, cfg.device)
-    )
-    base_scores = base_model.score(info, stems)
-    new_scores = new_model.score(info, stems)
+    base_scores = SplitScores.pooled([SplitScores.from_record(f["base"]) for f in folds])
+    new_scores = SplitScores.pooled([SplitScores.from_record(f["new"]) for f in folds])
     chosen = pick_overlay_stems(base_scores.per_image, new_scores.per_image, cfg.overlays)
+    base_model = Segmenter.from_base(base, cfg.tile, cfg.overlap, cfg.device)
+    fold_of = {stem: f for f in folds for stem in f["held_out"]}
     overlays = []
     with atomic_dir(out / "overlays", force=True) as tmp:
         for stem in chosen:
+            fold_model = Segmenter.from_checkpoint(
+                Path(fold_of[stem]["checkpoint"]), cfg.tile, cfg.overlap, cfg.device
+            )
             image = read_image(info.image_path(stem))
             panel = comparison_panel(
                 image,
                 read_mask(info.mask_path(stem)),
                 base_model.predict(image),
-                new_model.predict(image),
+                fold_model.predict(image),
                 info.classes,
                 (base_scores.per_image[stem], new_scores.per_image[stem]),
             )
@@ -274,7 +325,7 @@ def _evaluate(cfg: RetrainConfig, base: BaseModel, out: Path, finetune: dict) ->
             "base": json_number(base_scores.per_image.get(s, float("nan"))),
             "new": json_number(new_scores.per_image.get(s, float("nan"))),
         }
-        for s in stems
+        for s in sorted(fold_of)
     }
     write_atomic(out / "per_image.json", json.dumps(per_image, indent=2))
     return {
