@@ -15,10 +15,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from weedseg.config_flags import add_config_flags, config_from_args, flag
 from weedseg.defaults import DEFAULT_ARCH
 from weedseg.errors import WeedsegError
 from weedseg.formatting import format_number
@@ -29,21 +30,25 @@ if TYPE_CHECKING:
 HELP = "Run the pipeline end to end on a small synthetic field dataset and say where outputs are."
 
 
+_SHOWN = "default %(default)s"  # argparse fills in the flag's default
+
+
 @dataclass
 class DemoConfig:
     """Everything the demo needs; saved as demo.yaml in the output folder."""
 
-    out: Path = Path("runs/demo")
-    n: int = 96  # synthetic images (70% train: at least 50 calibrate the INT8 model)
-    size: int = 256  # image side in pixels
-    seed: int = 0
-    arch: str = DEFAULT_ARCH
-    crop: int = 192  # training crop side
-    batch: int = 8
-    pretrain_steps: int = 240
-    finetune_steps: int = 240
-    imgsz: int = 256  # export size
-    int8: bool = True
+    out: Path = field(default=Path("runs/demo"), metadata=flag("--out", type=Path, help=_SHOWN))
+    # synthetic images (70% train: at least 50 calibrate the INT8 model)
+    n: int = field(default=96, metadata=flag("--n", help=_SHOWN))
+    size: int = field(default=256, metadata=flag("--size", help=_SHOWN))  # image side in pixels
+    seed: int = field(default=0, metadata=flag("--seed", help=_SHOWN))
+    arch: str = field(default=DEFAULT_ARCH, metadata=flag("--arch", help=_SHOWN))
+    crop: int = field(default=192, metadata=flag("--crop", help=_SHOWN))  # training crop side
+    batch: int = field(default=8, metadata=flag("--batch", help=_SHOWN))
+    pretrain_steps: int = field(default=240, metadata=flag("--pretrain-steps", help=_SHOWN))
+    finetune_steps: int = field(default=240, metadata=flag("--finetune-steps", help=_SHOWN))
+    imgsz: int = field(default=256, metadata=flag("--imgsz", help=_SHOWN))  # export size
+    int8: bool = field(default=True, metadata=flag("--int8", action=argparse.BooleanOptionalAction))
 
 
 @dataclass
@@ -360,15 +365,7 @@ STAGES: list[Stage] = [
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    for item in fields(DemoConfig):
-        default = getattr(DemoConfig, item.name)
-        flag = "--" + item.name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        else:
-            parser.add_argument(
-                flag, type=type(default), default=default, help=f"default {default}"
-            )
+    add_config_flags(parser, DemoConfig)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -376,7 +373,7 @@ def run(args: argparse.Namespace) -> int:
 
     from weedseg.atomic import write_atomic
 
-    config = DemoConfig(**{item.name: getattr(args, item.name) for item in fields(DemoConfig)})
+    config = config_from_args(DemoConfig, args)
     config.out.mkdir(parents=True, exist_ok=True)
     saved = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     write_atomic(config.out / "demo.yaml", yaml.safe_dump(saved, sort_keys=False))
