@@ -121,3 +121,24 @@ def test_concurrent_promotes_get_distinct_versions(tmp_path, bundles, monkeypatc
     models = {v.info["model_sha256"] for v in registry.versions()}
     assert len(models) == 2  # both bundles are there, neither replaced the other
     assert not [p for p in (tmp_path / "registry" / "versions").iterdir() if p.name[0] == "."]
+
+
+def test_a_retrained_candidate_is_judged_on_its_cross_validated_scores(tmp_path, bundles):
+    """A retrain run's shipped model trained on every farm photo: promote uses the recorded
+    cross-validated comparison against the base it came from, and refuses any other current."""
+    from weedseg.registry.actions import compare_on_split
+
+    registry = Registry(tmp_path / "registry")
+    current = promote(registry, str(bundles["sharp"])).version  # a registered copy of the base
+    evaluation = {
+        "data": str(tmp_path / "farm"), "split": "farm", "stems": ["a", "b", "c"],
+        "mIoU": 0.71, "cross_validated": True, "base_mIoU": 0.64,
+        "base_bundle": str(bundles["sharp"]),
+    }  # fmt: skip
+    comparison = compare_on_split(evaluation, bundles["blurred"], current)
+    assert (comparison["candidate"], comparison["current"], comparison["images"]) == (0.71, 0.64, 3)
+    assert comparison["method"].startswith("cross-validated")
+
+    other = evaluation | {"base_bundle": str(bundles["blurred"])}  # retrained from another model
+    with pytest.raises(WeedsegError, match="cross-validated against its base.*--data"):
+        compare_on_split(other, bundles["blurred"], current)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from weedseg.bundle import load_bundle
+from weedseg.bundle import MANIFEST_FILE, load_bundle, read_manifest
 from weedseg.data.format import DATASET_FILE, DatasetInfo
 from weedseg.errors import WeedsegError
 from weedseg.formatting import format_number
@@ -38,6 +38,8 @@ def compare_on_split(evaluation: dict[str, Any] | None, bundle: Path, current: V
             f"{bundle}: no farm validation score to compare with {current.id} (register the "
             "output of `weedseg retrain`), or promote anyway with --force"
         )
+    if evaluation.get("cross_validated"):
+        return _cross_validated(evaluation, bundle, current)
     data, stems = Path(evaluation["data"]), list(evaluation["stems"])
     if (data / DATASET_FILE).is_file():
         from weedseg.retrain.scoring import Segmenter
@@ -60,6 +62,35 @@ def compare_on_split(evaluation: dict[str, Any] | None, bundle: Path, current: V
         scores = {"candidate": evaluation["mIoU"], "current": recorded["mIoU"]}
         method = "recorded scores on the same images"
     return scores | {"data": str(data), "images": len(stems), "method": method}
+
+
+def _cross_validated(evaluation: dict[str, Any], bundle: Path, current: Version) -> dict:
+    """A retrain run's recorded comparison: each farm photo scored by a fold model that never
+    saw it, and the base on the same photos. It holds only against the base it was retrained
+    from: the shipped model trained on every one of these photos, so scoring it on them again
+    would favour it."""
+    base = evaluation.get("base_bundle")
+    if not (base and _same_model(Path(base), current.bundle)):
+        raise WeedsegError(
+            f"cannot compare {bundle} with {current.id}: it was cross-validated against its base "
+            f"{base}, not {current.id}, and it trained on every farm label; compare on held-out "
+            "photos with --data DATASET --split NAME, or promote anyway with --force"
+        )
+    return {
+        "candidate": evaluation["mIoU"],
+        "current": evaluation["base_mIoU"],
+        "data": evaluation["data"],
+        "images": len(evaluation["stems"]),
+        "method": "cross-validated on the farm's labels (recorded by weedseg retrain)",
+    }
+
+
+def _same_model(first: Path, second: Path) -> bool:
+    """Whether two bundle folders hold the same files (a registered copy of a bundle does)."""
+    if not (first / MANIFEST_FILE).is_file() or not (second / MANIFEST_FILE).is_file():
+        return False
+    files = read_manifest(first).files
+    return bool(files) and files == read_manifest(second).files
 
 
 def promote(

@@ -48,6 +48,11 @@ def _from_retrain_run(run: ModelPath) -> Candidate:
         "stems": split["stems"],
         "mIoU": new["mIoU"],
         "per_class": {name: c["iou"] for name, c in new["per_class"].items()},
+        # every photo scored by a fold model that never saw it, the base on the same photos;
+        # the shipped model trained on all of them, so only these recorded scores are fair
+        "cross_validated": True,
+        "base_mIoU": report["base"]["scores"]["mIoU"],
+        "base_bundle": report["base"]["model"]["bundle"],
     }
     lineage = {
         "base": report["base"]["model"],
