@@ -65,8 +65,8 @@ def test_partitions_cover_every_image_once_and_split_the_budget():
 def test_difficulty_maps_follow_their_image_through_crop_and_flip(tmp_path):
     from weedseg.data.loaders import UnlabeledImages
     from weedseg.masking import SelectiveMasker
-    from weedseg.pretrain.selection import working_shape
     from weedseg.pretrain.data import PhaseMaps
+    from weedseg.pretrain.selection import working_shape
 
     image = np.zeros((96, 160, 3), np.uint8)
     image[16:48, 96:144] = 255  # a bright block, off-centre so flips move it

@@ -21,7 +21,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(settings_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start uvicorn on `weedseg.service.app:create_app` with WEEDSEG_* settings; wait for /readyz."""
+    """Start uvicorn on `weedseg.service.app:create_app` with WEEDSEG_* settings; wait for
+    /readyz."""
     port = free_port()
     env = {**os.environ, "WEEDSEG_PROVIDERS": "cpu", "OMP_NUM_THREADS": "1", **settings_env}
     command = [sys.executable, "-m", "uvicorn", "weedseg.service.app:create_app", "--factory"]
