@@ -155,6 +155,20 @@ def _data(cfg: RetrainConfig, labels: dict, out: Path) -> dict:
     return build_training_set(farm, base_data, cfg, out / "data")
 
 
+def _how_it_runs(cfg: RetrainConfig, out: Path) -> dict:
+    """The settings every training stage takes as they are from retrain: seed, machine, precision
+    and one decoded-photo cache that all stages share."""
+    return {
+        "seed": cfg.seed,
+        "workers": cfg.workers,
+        "device": cfg.device,
+        "precision": cfg.precision,
+        "memory_format": cfg.memory_format,
+        "cache_gb": cfg.cache_gb,
+        "cache_dir": cfg.cache_dir or str(out / "cache" / "photos"),
+    }
+
+
 def _fresh_or_resumable(run: Path) -> bool:
     """Whether a stage's run folder can resume; a run killed before its first checkpoint is
     removed and starts over."""
@@ -188,13 +202,7 @@ def _pretrain(
         lr=cfg.pretrain_lr,
         mask_ratio=cfg.mask_ratio,
         patch=cfg.patch,
-        seed=cfg.seed,
-        workers=cfg.workers,
-        device=cfg.device,
-        precision=cfg.precision,
-        memory_format=cfg.memory_format,
-        cache_gb=cfg.cache_gb,
-        cache_dir=cfg.cache_dir or str(out / "cache" / "photos"),  # both stages share it
+        **_how_it_runs(cfg, out),
         image_every=max(steps // 4, 1),
         checkpoint_every=max(steps // 10, 1),
         resume=_fresh_or_resumable(run),
@@ -260,13 +268,7 @@ def _finetune(
         train_split=train_split,
         final=True,
         val_every=steps,
-        seed=cfg.seed,
-        workers=cfg.workers,
-        device=cfg.device,
-        precision=cfg.precision,
-        memory_format=cfg.memory_format,
-        cache_gb=cfg.cache_gb,
-        cache_dir=cfg.cache_dir or str(out / "cache" / "photos"),  # all stages share it
+        **_how_it_runs(cfg, out),
         resume=_fresh_or_resumable(run),
     )
     result = run_finetune(fcfg, log=log)
