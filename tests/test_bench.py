@@ -17,7 +17,7 @@ from weedseg.cli import main
 from weedseg.errors import WeedsegError
 from weedseg.models import count_gflops
 
-TINY = "preset:unet-resnet18-tiny"
+TINY = "preset:unet-tiny"
 
 
 def test_bench_command_writes_table_json_and_skips(tmp_path, capsys):
@@ -54,8 +54,8 @@ def test_bench_command_writes_table_json_and_skips(tmp_path, capsys):
         assert {r["backend"] for r in skipped} == {"cuda", "tensorrt"}
         assert "Skipped: **cuda**" in (out / "bench.md").read_text()
     table = (out / "bench.md").read_text()
-    assert "| unet-resnet18-tiny | ort | 64 | 1 |" in table and "Machine:" in table
-    assert "| unet-resnet18-tiny | ort-int8 | 64 | 2 |" in capsys.readouterr().out
+    assert "| unet-tiny | ort | 64 | 1 |" in table and "Machine:" in table
+    assert "| unet-tiny | ort-int8 | 64 | 2 |" in capsys.readouterr().out
 
 
 def test_bench_torch_only_without_onnx_export(tmp_path):
@@ -195,7 +195,7 @@ def test_timed_onnx_sessions_do_not_spin_while_another_runs(tmp_path):
     from weedseg.models import build_model
 
     path = tmp_path / "tiny.onnx"
-    model = build_model("unet-resnet18-tiny", 3).eval()
+    model = build_model("unet-tiny", 3).eval()
     export_onnx(DeployModel(model, (0.5,) * 3, (0.25,) * 3, "NHWC"), path, OnnxOptions(64, 64))
     key, off = NO_SPINNING
     bench = _ort_session(path, "CPUExecutionProvider", (1, 64, 64, 3), 2, None)

@@ -94,7 +94,7 @@ def test_report_page_shows_each_number_as_its_stage_produced_it(tmp_path, one_to
     pool.mkdir()
     for stem in data.split("train"):
         shutil.copyfile(data.image_path(stem), pool / data.images[stem])
-    tiny = dict(arch="unet-resnet18-tiny", size=64, batch=2, workers=0, device="cpu")
+    tiny = dict(arch="unet-tiny", size=64, batch=2, workers=0, device="cpu")
     tiny |= dict(precision="fp32", memory_format="contiguous")
     pre = pretrain(
         PretrainConfig(images=str(pool), out=str(tmp_path / "pretrain"), steps=2, **tiny)
@@ -129,7 +129,7 @@ def test_report_page_shows_each_number_as_its_stage_produced_it(tmp_path, one_to
     state.numbers |= demo.evaluate_numbers(evaluation)
     state.numbers |= demo.export_numbers(manifest.model_copy(update={"int8": int8}))
     state.numbers |= demo.http_numbers(answer)
-    demo.stage_report(demo.DemoConfig(out=tmp_path, arch="unet-resnet18-tiny"), state)
+    demo.stage_report(demo.DemoConfig(out=tmp_path, arch="unet-tiny"), state)
     shown = page_rows((tmp_path / "index.html").read_text())
 
     def trained_in(run: str) -> str:

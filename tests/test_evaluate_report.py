@@ -97,7 +97,7 @@ def test_evaluate_command_on_a_tiny_checkpoint(dataset, tmp_path, capsys):
     from weedseg.cli import main
     from weedseg.models import build_model, spec_from_name
 
-    spec = spec_from_name("unet-resnet18-tiny")
+    spec = spec_from_name("unet-tiny")
     meta = {"classes": [c.to_dict() for c in dataset.classes], "mean": MEAN, "std": STD}
     save_checkpoint(
         tmp_path / "seg" / "checkpoints" / "best",

@@ -25,7 +25,7 @@ from weedseg.classes import DEFAULT_CLASSES
 from weedseg.cli import main
 from weedseg.models import build_model, spec_from_name
 
-SPEC = "unet-resnet18-tiny"
+SPEC = "unet-tiny"
 
 
 def write_checkpoint(stem: Path) -> Path:
@@ -72,7 +72,10 @@ def test_bundle_holds_a_verified_model_and_a_complete_manifest(bundle: Path) -> 
     assert manifest.tile.size == 64 and manifest.tile.overlap == 8
     assert manifest.tile.merge == "blend" and not manifest.plant_vote  # the runtime defaults
     assert manifest.input_scale == 0.5  # the scale the model was fine-tuned at
-    assert manifest.arch["encoder"] == "resnet18" and manifest.arch["out_channels"] == 3
+    assert (
+        manifest.arch["encoder"] == "tu-mobilenetv3_small_050"
+        and manifest.arch["out_channels"] == 3
+    )
     assert manifest.provenance["step"] == 120 and manifest.provenance["seed"] == 7
     assert manifest.provenance["data"]["path"] == "datasets/tiny"
     assert manifest.metrics == {"val_mIoU": 0.61}

@@ -21,7 +21,7 @@ MEAN, STD = (0.45, 0.45, 0.4), (0.2, 0.2, 0.25)
 @pytest.fixture(scope="module")
 def model() -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model("unet-resnet18-tiny", 3).eval()
+    return build_model("unet-tiny", 3).eval()
 
 
 def dims(value: onnx.ValueInfoProto) -> list:

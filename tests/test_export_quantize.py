@@ -29,7 +29,7 @@ from weedseg.tiling import TilingOptions
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
-    spec = spec_from_name("unet-resnet18-tiny")
+    spec = spec_from_name("unet-tiny")
     meta = {
         "classes": [c.to_dict() for c in DEFAULT_CLASSES],
         "mean": [0.5, 0.5, 0.5],

@@ -30,7 +30,7 @@ def exported(tmp_path: Path, preset: str, dynamic: bool) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_dynamic(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return exported(tmp_path_factory.mktemp("trt"), "unet-resnet18-tiny", dynamic=True)
+    return exported(tmp_path_factory.mktemp("trt"), "unet-tiny", dynamic=True)
 
 
 def test_ops_list_names_its_source_and_version() -> None:
@@ -79,7 +79,7 @@ def test_uint8_inside_the_graph_fails() -> None:
 
 
 def test_a_profile_the_graph_cannot_cover_fails(tmp_path: Path) -> None:
-    static_graph = exported(tmp_path, "unet-resnet18-tiny", dynamic=False)
+    static_graph = exported(tmp_path, "unet-tiny", dynamic=False)
     problems = check_model(static_graph, profile_for(DYNAMIC))
     assert any("fixed at 1 in the graph" in p and "--dynamic" in p for p in problems)
     assert any("fixed at 64 in the graph" in p for p in problems)

@@ -19,7 +19,7 @@ from weedseg.finetune.losses import build_loss, inverse_sqrt_weights
 from weedseg.finetune.trainer import init_model, run_finetune
 from weedseg.models import build_model, spec_from_name
 
-TINY = "unet-resnet18-tiny"
+TINY = "unet-tiny"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -22,7 +22,7 @@ MEAN, STD = (0.45, 0.45, 0.4), (0.2, 0.2, 0.25)
 @pytest.mark.slow
 def test_exported_bundle_matches_torch(tmp_path) -> None:
     torch.manual_seed(0)
-    spec = spec_from_name("unet-resnet18-tiny")
+    spec = spec_from_name("unet-tiny")
     model = build_model(spec, len(DEFAULT_CLASSES)).eval()
     meta = {"classes": [c.to_dict() for c in DEFAULT_CLASSES], "mean": MEAN, "std": STD}
     stem = tmp_path / "run" / "checkpoints" / "best"

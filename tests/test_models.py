@@ -24,7 +24,7 @@ torch.set_num_threads(1)
 @pytest.mark.parametrize(
     "name",
     [
-        "unet-resnet18-tiny",
+        "unet-tiny",
         "unet-mobilenetv3-lite",
         "fpn-mobilenetv3",
         "fpn-mobilenetv3-lite",
@@ -48,13 +48,13 @@ def test_required_presets_exist_and_round_trip():
 
 
 def test_input_not_multiple_of_32_fails_clearly():
-    model = build_model("unet-resnet18-tiny", out_channels=3)
+    model = build_model("unet-tiny", out_channels=3)
     with pytest.raises(WeedsegError, match="multiple of 32"):
         model(torch.zeros(1, 3, 60, 64))
 
 
 def test_replace_head_keeps_everything_else():
-    model = build_model("unet-resnet18-tiny", out_channels=3)
+    model = build_model("unet-tiny", out_channels=3)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     replace_head(model, 5)
     after = model.state_dict()

@@ -21,7 +21,7 @@ SHAPE = (2, 3, 64, 64)
 
 def tiny_model() -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model(spec_from_name("unet-resnet18-tiny"), 3)
+    return build_model(spec_from_name("unet-tiny"), 3)
 
 
 def test_native_bf16_reads_the_cpu_flags(tmp_path):
@@ -89,7 +89,7 @@ def test_bf16_finetune_trains_saves_float32_and_exports_with_parity(tmp_path):
 
     data = write_colour_dataset(tmp_path / "data", {"train": [(64, 80)] * 4, "val": [(70, 90)]})
     config = FinetuneConfig(
-        data=str(data.root), out=str(tmp_path / "run"), arch="unet-resnet18-tiny", steps=6,
+        data=str(data.root), out=str(tmp_path / "run"), arch="unet-tiny", steps=6,
         batch=2, size=64, warmup=1, val_every=3, val_tile=64, val_overlap=16, workers=0,
         log_every=1, precision="bf16", memory_format="auto", cache_gb=0.1,
     )  # fmt: skip

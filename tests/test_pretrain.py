@@ -27,7 +27,7 @@ from weedseg.pretrain.schedule import interleaved_partitions, plan_phases, warmu
 from weedseg.pretrain.selection import load_maps, score_images
 
 torch.set_num_threads(1)
-TINY = dict(arch="unet-resnet18-tiny", size=64, batch=2, patch=16, workers=0, log_every=1)
+TINY = dict(arch="unet-tiny", size=64, batch=2, patch=16, workers=0, log_every=1)
 # pinned: `auto` times candidates, and a resumed run is compared with an uninterrupted one
 TINY |= dict(precision="fp32", memory_format="contiguous")
 ENV = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
@@ -190,7 +190,7 @@ def test_online_schedule_with_cnn_knobs_continues_from_init(photos, tmp_path):
     from weedseg.checkpoint import save_checkpoint
     from weedseg.models import build_model, spec_from_name
 
-    spec = spec_from_name("unet-resnet18-tiny")
+    spec = spec_from_name("unet-tiny")
     shipped = {"mean": [0.3, 0.4, 0.2], "std": [0.2, 0.25, 0.15]}
     save_checkpoint(
         tmp_path / "shipped", build_model(spec, 3), spec=spec, task="reconstruction", meta=shipped
@@ -268,7 +268,7 @@ def _flags(photos: Path, out: Path) -> list[str]:
         "--out",
         str(out),
         "--arch",
-        "unet-resnet18-tiny",
+        "unet-tiny",
         "--steps",
         "4",
         "--batch",
@@ -340,10 +340,11 @@ def test_torchrun_two_cpu_processes_write_one_run(photos, tmp_path):
 
 
 def test_sparse_encoder_rezeroes_masked_positions_and_uses_visible_statistics():
-    from weedseg.models import build_model
+    from weedseg.models import ModelSpec, build_model
     from weedseg.pretrain.sparse import SparseEncoder
 
-    model = build_model("unet-resnet18-tiny", 3).train()
+    # a ResNet stem (conv1, bn1) at the tiny preset's decoder width
+    model = build_model(ModelSpec("unet", "resnet18", (32, 16, 16, 8, 8)), 3).train()
     sparse = SparseEncoder(model)
     visible = torch.ones(2, 64, 64, dtype=torch.bool)
     visible[:, :32, :32] = False  # the top-left quarter is masked

@@ -42,7 +42,7 @@ def test_tiny_ablation_writes_one_result_per_run_resumes_and_summarises(tmp_path
         info.image_path(stem).unlink()
         info.mask_path(stem).unlink()
     results = tmp_path / "results"
-    budget = "{arch: unet-resnet18-tiny, input_scale: 1.0, size: 32, batch: 2, steps: 2, "
+    budget = "{arch: unet-tiny, input_scale: 1.0, size: 32, batch: 2, steps: 2, "
     budget += "val_every: 2, val_tile: 128, workers: 0}"
     args = ["--data", str(info.root), "--work", str(tmp_path / "work"), "--out", str(results)]
     factors = ("baseline", "loss-lovasz", "steps-x2", "tta-flip")

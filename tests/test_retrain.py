@@ -36,7 +36,7 @@ from weedseg.retrain.config import RetrainConfig
 from weedseg.retrain.workflow import retrain
 
 KEY = "retrain-test-key"
-TINY = "unet-resnet18-tiny"
+TINY = "unet-tiny"
 
 
 def quiet(_: str) -> None:

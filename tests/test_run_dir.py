@@ -15,7 +15,7 @@ from weedseg.models import build_model, spec_from_name
 from weedseg.run_dir import RunDir
 
 torch.set_num_threads(1)
-SPEC = spec_from_name("unet-resnet18-tiny")
+SPEC = spec_from_name("unet-tiny")
 
 
 @dataclass

@@ -77,7 +77,7 @@ def test_runs_give_entropy_and_reconstruction_difficulty(tmp_path, photos):
     from weedseg.models import build_model, spec_from_name
 
     torch.manual_seed(0)
-    spec = spec_from_name("unet-resnet18-tiny")
+    spec = spec_from_name("unet-tiny")
     meta = {"mean": [0.5] * 3, "std": [0.25] * 3, "config": {"patch": 16, "mask_ratio": 0.5}}
     classes = [{"name": n, "color": [0, 0, 0]} for n in ("soil", "crop", "weed")]
     seg = save_checkpoint(
