@@ -94,6 +94,15 @@ FACTORS: dict[str, dict] = {
         "color_jitter": False,
         "arch": "fpn-mobilenetv3",
     },
+    # the default FPN at its own input scale (full size: its output is at 1/4 resolution) on
+    # the new defaults' sampler (native-scale square crops, flips only): the default-model choice
+    "new-sampler-fpn-scale-1": {
+        "crop_zoom": (1.0, 1.0),
+        "crop_ratio": (1.0, 1.0),
+        "color_jitter": False,
+        "arch": "fpn-mobilenetv3",
+        "input_scale": 1.0,
+    },
     "plain-sampler-steps-x4": {  # fine-tuning length on the new sampler
         "crop_scale": (0.11, 0.125),
         "crop_ratio": (1.0, 1.0),
