@@ -103,6 +103,16 @@ FACTORS: dict[str, dict] = {
         "arch": "fpn-mobilenetv3",
         "input_scale": 1.0,
     },
+    # the same at twice the steps: about the U-Net's wall time at the baseline's steps
+    "new-sampler-fpn-scale-1-steps-x2": {
+        "crop_zoom": (1.0, 1.0),
+        "crop_ratio": (1.0, 1.0),
+        "color_jitter": False,
+        "arch": "fpn-mobilenetv3",
+        "input_scale": 1.0,
+        "steps": Times(2),
+        "val_every": 200,
+    },
     "plain-sampler-steps-x4": {  # fine-tuning length on the new sampler
         "crop_scale": (0.11, 0.125),
         "crop_ratio": (1.0, 1.0),
