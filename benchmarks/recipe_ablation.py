@@ -5,8 +5,8 @@ validates on the 4th, the dataset it sees holding those two splits only: no run 
 photo. Each factor changes one setting of the baseline recipe and runs on every fold with 2
 seeds; the table compares the validation scores at the last step (no checkpoint is picked on
 the photos it is scored on), with each factor's paired difference from the baseline.
-Evaluation-only factors (flip test-time augmentation) score the baseline runs again instead of
-training.
+Evaluation-only factors (flip test-time augmentation) score another factor's runs again instead
+of training.
 
     python benchmarks/recipe_ablation.py --data data/cwfid --work ../work/recipe-ablation
     python benchmarks/recipe_ablation.py --data data/cwfid --work ../work/ra --factors loss-lovasz
@@ -135,10 +135,13 @@ FACTORS: dict[str, dict] = {
 }
 
 
-# Evaluation-only factors: the baseline run's last checkpoint scored on its validation fold with
-# `weedseg evaluate` settings changed (the same tiles as the validation during training).
-EVALUATION_FACTORS: dict[str, dict] = {
-    "tta-flip": {"tta": "flip"},  # flip test-time augmentation (3x inference time)
+# Evaluation-only factors: (the factor whose runs are scored, `weedseg evaluate` settings): that
+# factor's last checkpoints scored on their validation folds with the settings changed (the same
+# tiles as the validation during training).
+EVALUATION_FACTORS: dict[str, tuple[str, dict]] = {
+    # flip test-time augmentation (3x inference time), on the old and on the new sampler's models
+    "tta-flip": ("baseline", {"tta": "flip"}),
+    "plain-sampler-tta-flip": ("plain-sampler", {"tta": "flip"}),
 }
 ALL_FACTORS = [*FACTORS, *EVALUATION_FACTORS]
 
@@ -216,19 +219,20 @@ def run_one(args, budget: Budget, factor: str, fold: int, seed: int) -> dict:
 
 
 def evaluate_one(args, budget: Budget, factor: str, fold: int, seed: int) -> dict:
-    """Score the baseline run of (fold, seed) on its validation fold with `factor`'s evaluate
-    settings; the baseline's result must exist (it runs first)."""
+    """Score the run of (fold, seed) of the factor `factor` names on its validation fold with
+    `factor`'s evaluate settings; that run's result must exist."""
     from weedseg.evaluate.evaluator import EvaluateConfig, run_evaluate
 
-    baseline = result_path(args.out, "baseline", fold, seed)
-    if not baseline.is_file():
-        raise SystemExit(f"{factor} scores the baseline runs: run the baseline first ({baseline})")
-    base = json.loads(baseline.read_text())
+    scored, settings = EVALUATION_FACTORS[factor]
+    scored_result = result_path(args.out, scored, fold, seed)
+    if not scored_result.is_file():
+        raise SystemExit(f"{factor} scores the {scored} runs: run them first ({scored_result})")
+    base = json.loads(scored_result.read_text())
     config = EvaluateConfig(
-        model=str(args.work / "baseline" / f"fold{fold}-s{seed}"), which="last",
+        model=str(args.work / scored / f"fold{fold}-s{seed}"), which="last",
         data=str(args.work / "folds" / f"fold{fold}"), split="val",
         out=str(args.work / factor / f"fold{fold}-s{seed}"), tile=budget.val_tile,
-        force=True, progress=False, **EVALUATION_FACTORS[factor],
+        force=True, progress=False, **settings,
     )  # fmt: skip
     began = time.perf_counter()
     report = run_evaluate(config)
@@ -238,11 +242,11 @@ def evaluate_one(args, budget: Budget, factor: str, fold: int, seed: int) -> dic
         base
         | {
             "factor": factor,
-            "change": EVALUATION_FACTORS[factor],
+            "change": settings | {"scores": scored},
             "val_last": last,
             "val_best": None,
             "curve": [last],
-            "wall_s": round(wall, 1),  # the evaluation only (the training is the baseline's)
+            "wall_s": round(wall, 1),  # the evaluation only (the training is the scored run's)
             "evaluate": {k: v for k, v in report["settings"].items() if k not in ("data", "out")},
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": "python benchmarks/recipe_ablation.py " + " ".join(sys.argv[1:]),
