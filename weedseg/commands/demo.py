@@ -43,7 +43,8 @@ class DemoConfig:
     size: int = field(default=256, metadata=flag("--size", help=_SHOWN))  # image side in pixels
     seed: int = field(default=0, metadata=flag("--seed", help=_SHOWN))
     arch: str = field(default=DEFAULT_ARCH, metadata=flag("--arch", help=_SHOWN))
-    crop: int = field(default=192, metadata=flag("--crop", help=_SHOWN))  # training crop side
+    # training crop side: the default model works on half-size photos, 128 px of a 256 px field
+    crop: int = field(default=128, metadata=flag("--crop", help=_SHOWN))
     batch: int = field(default=8, metadata=flag("--batch", help=_SHOWN))
     pretrain_steps: int = field(default=240, metadata=flag("--pretrain-steps", help=_SHOWN))
     finetune_steps: int = field(default=240, metadata=flag("--finetune-steps", help=_SHOWN))

@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from weedseg import training_flags as shared
 from weedseg.bundle import check_input_scale
 from weedseg.config_flags import flag
-from weedseg.defaults import CLASS_WEIGHTS, DEFAULT_ARCH, LOSSES, MEMORY_FORMATS, PRECISIONS
+from weedseg.defaults import (
+    CLASS_WEIGHTS,
+    DEFAULT_ARCH,
+    DEFAULT_INPUT_SCALE,
+    LOSSES,
+    MEMORY_FORMATS,
+    PRECISIONS,
+)
 from weedseg.errors import WeedsegError
 from weedseg.tiling import SIZE_MULTIPLE
 
@@ -59,11 +66,12 @@ class FinetuneConfig:
     # input_scale x their size, and validation, evaluation and inference (the bundle) shrink
     # photos by it and resize the probabilities back (0.5: a quarter of the pixels to run)
     input_scale: float = field(
-        default=1.0,
+        default=DEFAULT_INPUT_SCALE,
         metadata=flag(
             "--input-scale",
             help="the model works on photos resized by this factor (crops, validation, the "
-            "bundle; 0.5 = a quarter of the pixels; default 1)",
+            f"bundle; 0.5 = a quarter of the pixels; default {DEFAULT_INPUT_SCALE}, the default "
+            "model's; 1 for photos whose plants are only a few pixels wide)",
         ),
     )
     # share of training crops centred on a pixel of a rare class (any but class 0, soil): the
