@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import load_benchmark
 from labeled_datasets import write_colour_dataset
 
 from weedseg.data.format import DatasetInfo
@@ -16,12 +14,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _script():
-    path = REPO_ROOT / "benchmarks" / "recipe_ablation.py"
-    spec = importlib.util.spec_from_file_location("recipe_ablation", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("recipe_ablation")
 
 
 def test_folds_partition_the_train_photos_the_same_way_every_time() -> None:
