@@ -1,7 +1,7 @@
 """Torch-free defaults that configs and the CLI name: the default network, training choices.
 
 The network and the scale it works at are picked on CWFID validation folds at equal training
-time (benchmarks/RESULTS.md, "The default model, re-picked on the new recipe"): the fastest
+time (benchmarks/RESULTS.md, "Fine-tuning recipe ablation", "The default model"): the fastest
 candidate within 1 mIoU point of the most accurate one, at most about 8 GFLOP per 512x512 of
 photo. unet-mobilenetv3 on half-size photos (24.6 GFLOP at 512x512 of model input, so about 6.2
 per 512x512 of photo) beat fpn-mobilenetv3 on full-size ones (6.4) by 1.7 points.
