@@ -13,16 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from bundles import CROP_RGB, SOIL_RGB, WEED_RGB  # the ONNX colour rule's colours
 from torch import nn
 
 from weedseg.data.format import DatasetInfo
 from weedseg.imageio import write_image
-
-MEAN = (0.5, 0.5, 0.5)
-STD = (0.25, 0.25, 0.25)
-SOIL_RGB = (110, 90, 70)
-CROP_RGB = (40, 170, 40)
-WEED_RGB = (200, 40, 40)
 
 
 def colour_sample(

@@ -7,7 +7,8 @@ import json
 import cv2
 import numpy as np
 import pytest
-from labeled_datasets import MEAN, STD, colour_rule_model, write_colour_dataset
+from bundles import MEAN, STD
+from labeled_datasets import colour_rule_model, write_colour_dataset
 
 from weedseg.classes import IGNORE_INDEX
 from weedseg.evaluate.evaluator import evaluate_split
@@ -29,6 +30,14 @@ def dataset(tmp_path):
     return info
 
 
+def _evaluate_colour_rule(dataset, **options):
+    """The exact colour rule scored on the test split, with `options` for evaluate_split."""
+    options.setdefault("tiling", TilingOptions(64, 16))
+    return evaluate_split(
+        colour_rule_model(), dataset, dataset.split("test"), mean=MEAN, std=STD, **options
+    )
+
+
 def test_tiled_evaluation_counts_planted_mask_errors(dataset):
     # plant errors: 30 ground-truth pixels of soil relabelled as weed, 20 pixels ignored
     mask = read_mask(dataset.mask_path("test_01"))
@@ -37,14 +46,8 @@ def test_tiled_evaluation_counts_planted_mask_errors(dataset):
     mask[tuple(soil[30:50].T)] = IGNORE_INDEX
     write_image(dataset.mask_path("test_01"), mask)
 
-    result = evaluate_split(
-        colour_rule_model(),
-        dataset,
-        dataset.split("test"),
-        mean=MEAN,
-        std=STD,
-        tiling=TilingOptions(64, 16, batch_size=3),
-        keep_worst=1,
+    result = _evaluate_colour_rule(
+        dataset, tiling=TilingOptions(64, 16, batch_size=3), keep_worst=1
     )
     assert [s.stem for s in result.per_image] == ["test_00", "test_01"]
     assert result.skipped[0]["stem"] == "test_02"
@@ -56,15 +59,7 @@ def test_tiled_evaluation_counts_planted_mask_errors(dataset):
 
 
 def test_report_writes_every_file_and_the_pngs_open(dataset, tmp_path):
-    result = evaluate_split(
-        colour_rule_model(),
-        dataset,
-        dataset.split("test"),
-        mean=MEAN,
-        std=STD,
-        tiling=TilingOptions(64, 16),
-        keep_worst=2,
-    )
+    result = _evaluate_colour_rule(dataset, keep_worst=2)
     out = tmp_path / "report"
     report = write_report(
         out,
@@ -124,32 +119,20 @@ def test_evaluate_command_on_a_tiny_checkpoint(dataset, tmp_path, capsys):
 
 
 def test_scaled_evaluation_scores_downscaled_images(dataset):
-    result = evaluate_split(
-        colour_rule_model(), dataset, dataset.split("test"), mean=MEAN, std=STD,
-        tiling=TilingOptions(64, 16), scale=0.5,
-    )  # fmt: skip
+    result = _evaluate_colour_rule(dataset, scale=0.5)
     assert result.matrix.sum() == 25 * 35 + 50 * 75  # masks resized with the images (nearest)
     assert np.trace(result.matrix) / result.matrix.sum() > 0.97  # only disc borders may blur
 
 
 def test_input_scale_scores_against_full_resolution_masks(dataset):
-    result = evaluate_split(
-        colour_rule_model(), dataset, dataset.split("test"), mean=MEAN, std=STD,
-        tiling=TilingOptions(64, 16, input_scale=0.5),
-    )  # fmt: skip
+    result = _evaluate_colour_rule(dataset, tiling=TilingOptions(64, 16, input_scale=0.5))
     assert result.matrix.sum() == 50 * 70 + 100 * 150  # the masks as they are
     assert np.trace(result.matrix) / result.matrix.sum() > 0.95  # only disc borders may blur
 
 
 def test_flip_tta_evaluation_keeps_an_exact_model_exact(dataset):
-    plain = evaluate_split(
-        colour_rule_model(), dataset, dataset.split("test"), mean=MEAN, std=STD,
-        tiling=TilingOptions(64, 16),
-    )  # fmt: skip
-    flipped = evaluate_split(
-        colour_rule_model(), dataset, dataset.split("test"), mean=MEAN, std=STD,
-        tiling=TilingOptions(64, 16), tta="flip",
-    )  # fmt: skip
+    plain = _evaluate_colour_rule(dataset)
+    flipped = _evaluate_colour_rule(dataset, tta="flip")
     np.testing.assert_array_equal(flipped.matrix, plain.matrix)  # the 1x1 rule is mirror-exact
 
     from weedseg.cli import main
