@@ -91,13 +91,14 @@ def record(name: str, seed: int, split: str, run: Path, evaluation: Path, machin
 
 
 def summary(out: Path = OUT) -> str:
-    """Markdown: every run, then mean +- std (sample std over seeds) per (name, split)."""
+    """Markdown: every run with its machine, then mean +- std (sample std over seeds) per (name,
+    split). Training seconds compare only between runs on the same machine."""
     rows = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
     if not rows:
         return f"No results yet in {out}."
     classes = list(rows[0]["iou"])
     head = ["run", "split", "seeds", "steps", "mIoU", "mIoU (classes present)"]
-    head += [f"{c} IoU" for c in classes] + ["train s"]
+    head += [f"{c} IoU" for c in classes] + ["train s", "machine"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
@@ -107,13 +108,14 @@ def summary(out: Path = OUT) -> str:
         for r in runs:
             cells = [name, split, str(r["seed"]), str(r["steps"]), f"{r['mIoU']:.4f}"]
             cells += [f"{r['mIoU_present']:.4f}"] + [f"{r['iou'][c]:.4f}" for c in classes]
-            lines.append("| " + " | ".join(cells + [f"{r['train_s']:.0f}"]) + " |")
+            cells += [f"{r['train_s']:.0f}", r["machine"]]
+            lines.append("| " + " | ".join(cells) + " |")
         if len(runs) > 1:
             cells = [f"**{name}**", split, f"{len(runs)} (mean +- std)", ""]
             cells += [_mean_std([r["mIoU"] for r in runs])]
             cells += [_mean_std([r["mIoU_present"] for r in runs])]
             cells += [_mean_std([r["iou"][c] for r in runs]) for c in classes]
-            lines.append("| " + " | ".join(cells + [""]) + " |")
+            lines.append("| " + " | ".join(cells + ["", ""]) + " |")
     return "\n".join(lines)
 
 

@@ -44,6 +44,7 @@ def test_records_and_summarises_seeds_with_mean_and_std(tmp_path, monkeypatch):
     assert "| cwfid | test | 0 | 2000 | 0.7967 |" in table
     assert "0.6500 +- 0.0707" in table  # crop IoU over the two seeds
     assert table.count("\n") == 4  # head, rule, two seeds, their mean
+    assert table.splitlines()[2].endswith("| 1500 | m |")  # training seconds and machine
 
 
 def test_a_class_absent_from_the_split_is_left_out_of_the_present_mean(tmp_path, monkeypatch):
