@@ -113,6 +113,24 @@ FACTORS: dict[str, dict] = {
         "steps": Times(2),
         "val_every": 200,
     },
+    # the default-model table on the new recipe (issue 17, step 4), run together on one machine
+    # so that their wall times compare: the default U-Net at half scale on the new sampler, the
+    # dense U-Net ResNet-18 in bf16 (its AMX speed-up), the narrow FPN at full scale
+    "new-sampler-unet": {"crop_zoom": (1.0, 1.0), "crop_ratio": (1.0, 1.0), "color_jitter": False},
+    "new-sampler-unet-resnet18-bf16": {
+        "crop_zoom": (1.0, 1.0),
+        "crop_ratio": (1.0, 1.0),
+        "color_jitter": False,
+        "arch": "unet-resnet18",
+        "precision": "bf16",
+    },
+    "new-sampler-fpn-lite-scale-1": {
+        "crop_zoom": (1.0, 1.0),
+        "crop_ratio": (1.0, 1.0),
+        "color_jitter": False,
+        "arch": "fpn-mobilenetv3-lite",
+        "input_scale": 1.0,
+    },
     "plain-sampler-steps-x4": {  # fine-tuning length on the new sampler
         "crop_scale": (0.11, 0.125),
         "crop_ratio": (1.0, 1.0),
