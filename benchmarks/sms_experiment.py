@@ -222,6 +222,7 @@ def run_one(
             steps=budget.pretrain_steps,
             seed=seed,
             crop_scale=budget.crop_scale(exp),
+            input_scale=budget.input_scale,
             image_every=max(1, budget.pretrain_steps // 4),
             checkpoint_every=200,
             resume=(run_root / "pretrain" / "checkpoints").is_dir(),

@@ -220,6 +220,31 @@ def test_online_schedule_with_cnn_knobs_continues_from_init(photos, tmp_path):
     assert (tmp_path / "online" / "images" / "step_000002.png").is_file()
 
 
+def test_input_scale_crops_and_caches_photos_at_the_fine_tuning_scale(photos, tmp_path):
+    from weedseg.data.loaders import UnlabeledImages
+    from weedseg.data.photo_cache import GIB, PhotoCache
+
+    paths = sorted(photos.rglob("*.png"))
+    cache = PhotoCache(tmp_path / "cache", GIB, scale=0.5)
+    for cached, remaining in ((None, 0.5), (cache, 1.0)):  # a cache at 0.5 leaves zoom 1 to do
+        crops = UnlabeledImages(paths, size=32, cache=cached, input_scale=0.5)
+        assert crops.geometry.transforms.transforms[0].input_scale == remaining
+        assert crops[0]["image"].shape == (3, 32, 32)
+
+    cfg = PretrainConfig(
+        images=str(photos), out=str(tmp_path / "run"), steps=2, masking="random",
+        input_scale=0.5, cache_dir=str(tmp_path / "run-cache"), **TINY,
+    )  # fmt: skip
+    pretrain(cfg, log=lambda m: None)
+    assert load_checkpoint(tmp_path / "run").meta.input_scale == 0.5
+    # what the crops came from: the photos at half size (70x90 .. 85x80 -> 35x45 .. 43x40)
+    half = {(round((70 + 3 * i) / 2), round((90 - 2 * i) / 2), 3) for i in range(6)}
+    cached = [np.load(e).shape for e in (tmp_path / "run-cache").glob("*.npy")]
+    assert cached and set(cached) <= half
+    with pytest.raises(WeedsegError, match="input-scale"):
+        PretrainConfig(images="i", out="o", steps=1, input_scale=0.0)
+
+
 def test_cli_flags_override_config_file_and_resume_keeps_the_recipe(tmp_path):
     parser = argparse.ArgumentParser()
     add_arguments(parser)

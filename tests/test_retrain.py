@@ -93,7 +93,7 @@ def retrained(shifted):
     return retrain(tiny_retrain(shifted, out), log=quiet)
 
 
-def test_retrain_beats_the_base_in_cross_validation(retrained):
+def test_retrain_beats_the_base_in_cross_validation(shifted, retrained):
     report = retrained.report
     base, new = report["base"]["scores"], report["new"]["scores"]
     assert retrained.new_beats_base and new["mIoU"] > base["mIoU"] + 0.03, (base, new)
@@ -109,6 +109,11 @@ def test_retrain_beats_the_base_in_cross_validation(retrained):
     assert "2-fold cross-validation on the farm's 12 labelled photos" in markdown
     assert json.loads((run / "report.json").read_text())["new_beats_base"] is True
     assert len(report["overlays"]) == 2 and all((run / p).is_file() for p in report["overlays"])
+    # the farm's photos are pretrained on at the scale the base works at
+    base_scale = yaml.safe_load((shifted[0] / "config.yaml").read_text())["input_scale"]
+    assert (
+        yaml.safe_load((run / "pretrain" / "config.yaml").read_text())["input_scale"] == base_scale
+    )
     panel = read_image(run / report["overlays"][0])
     assert panel.shape[1] > 4 * panel.shape[0] // 2  # four panels side by side
     assert (retrained.bundle / "weedseg.json").is_file()

@@ -235,7 +235,8 @@ class UnlabeledImages(torch.utils.data.Dataset):
         aux: AuxSource | None = None,
         vflip: bool = True,
         seed: int = 0,
-        cache: PhotoCache | None = None,  # decoded photos (at scale 1) shared across workers
+        cache: PhotoCache | None = None,  # decoded photos, e.g. at input_scale, shared by workers
+        input_scale: float = 1.0,  # native-scale crops: plants at input_scale x their size
     ):
         self.files = [Path(f) for f in files]
         self.cache = cache
@@ -243,7 +244,11 @@ class UnlabeledImages(torch.utils.data.Dataset):
             raise WeedsegError("UnlabeledImages: no image files given")
         self.aux = aux
         self.skipper = CorruptSkipper(len(self.files), seed)
-        self.geometry = SegmentationPresetTrain(size, scale, hflip, vflip, jitter=False)
+        # cached photos are already `cache.scale` x their size: crops zoom by what remains
+        crop_input_scale = input_scale / cache.scale if cache else input_scale
+        self.geometry = SegmentationPresetTrain(
+            size, scale, hflip, vflip, jitter=False, input_scale=crop_input_scale
+        )
         self.jitter = field_color_jitter() if color_jitter else None
 
     def __len__(self) -> int:

@@ -1,8 +1,9 @@
 """Every knob of a pretraining run, in one dataclass saved as the run's config.yaml.
 
-The defaults are the paper's recipe (arXiv 2512.06981): U-Net ResNet34, 256 px crops, 12 px
-patches, 50% masked with the mean colour, whole-image L1 + (1 - MS-SSIM), selective masks from
-the previous step's model over 10 partitions, Adam 3e-3 with warm-up and cosine decay to 1%.
+The defaults are the paper's recipe (arXiv 2512.06981) on the default model at its input scale:
+256 px crops, 12 px patches, 50% masked with the mean colour, whole-image L1 + (1 - MS-SSIM),
+selective masks from the previous step's model over 10 partitions, Adam 3e-3 with warm-up and
+cosine decay to 1% (the paper's network is U-Net ResNet-34, `--arch unet-resnet34`).
 The CNN-style alternatives (32 px stride-aligned patches, masked-only loss with per-patch
 normalised targets, SparK masked convolution, no colour jitter, easy-to-hard mixing) are fields.
 """
@@ -13,8 +14,9 @@ import argparse
 from dataclasses import dataclass, field
 
 from weedseg import training_flags as shared
+from weedseg.bundle import check_input_scale
 from weedseg.config_flags import flag
-from weedseg.defaults import DEFAULT_ARCH, MEMORY_FORMATS, PRECISIONS
+from weedseg.defaults import DEFAULT_ARCH, DEFAULT_INPUT_SCALE, MEMORY_FORMATS, PRECISIONS
 from weedseg.errors import WeedsegError
 
 MASKINGS = ("random", "selective")
@@ -109,6 +111,16 @@ class PretrainConfig:
         default=256, metadata=flag("--size", help="crop side in pixels, multiple of 32 (256)")
     )
     crop_scale: tuple[float, float] | None = None  # area share per crop; None: native scale
+    # the scale the fine-tuned model will see photos at (finetune --input-scale): native-scale
+    # crops keep plants at input_scale x their size, and the photo cache holds them at it
+    input_scale: float = field(
+        default=DEFAULT_INPUT_SCALE,
+        metadata=flag(
+            "--input-scale",
+            help="pretrain on photos resized by this factor: the --input-scale the model will be "
+            f"fine-tuned at (default {DEFAULT_INPUT_SCALE}, the default model's)",
+        ),
+    )
     color_jitter: bool = field(
         default=True, metadata=_switch("--color-jitter", "colour jitter on the crops (on)")
     )
@@ -176,6 +188,7 @@ class PretrainConfig:
             raise WeedsegError(f"selected share must be in [0, 1], got {self.selected_share}")
         if self.size % 32:
             raise WeedsegError(f"--size must be a multiple of 32, got {self.size}")
+        check_input_scale(self.input_scale)
         if self.patch < 1 or self.patch > self.size:
             raise WeedsegError(f"--patch must be between 1 and --size, got {self.patch}")
         if self.norm_target and self.loss != "masked":

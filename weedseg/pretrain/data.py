@@ -53,6 +53,7 @@ def phase_batches(
         aux=None if maps is None else PhaseMaps(maps, phase.images),
         seed=cfg.seed,
         cache=cache,
+        input_scale=cfg.input_scale,
     )
     sampler = EpochSampler(
         len(dataset),

@@ -88,7 +88,7 @@ def _setup(cfg: PretrainConfig, dist: DistInfo, log: Callable[[str], None]) -> S
     mean, std = _normalisation(cfg, run, model, paths, log, resuming)
     meta = CheckpointMeta(
         mean=mean, std=std, seed=cfg.seed, data=str(cfg.images), images=len(paths),
-        config=asdict(cfg),
+        input_scale=cfg.input_scale, config=asdict(cfg),
     )  # fmt: skip
     state = run.load_state(model) if resuming else None
     phases = plan_phases(cfg, len(paths), dist.world_size)
@@ -124,7 +124,8 @@ def _photo_cache(cfg: PretrainConfig):
         return None
     from weedseg.data.photo_cache import GIB, PhotoCache, cache_folder
 
-    return PhotoCache(cache_folder(cfg.out, cfg.cache_dir), int(cfg.cache_gb * GIB))
+    folder = cache_folder(cfg.out, cfg.cache_dir)
+    return PhotoCache(folder, int(cfg.cache_gb * GIB), scale=cfg.input_scale)
 
 
 def _model_spec(cfg: PretrainConfig, run: RunDir, resuming: bool) -> ModelSpec:

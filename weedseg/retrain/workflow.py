@@ -199,6 +199,7 @@ def _pretrain(
         batch=cfg.batch,
         size=cfg.size,
         crop_scale=cfg.crop_scale,
+        input_scale=base.input_scale,  # the photos at the scale the base and its retrain see
         lr=cfg.pretrain_lr,
         mask_ratio=cfg.mask_ratio,
         patch=cfg.patch,
