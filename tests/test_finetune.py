@@ -119,6 +119,28 @@ def test_init_from_reconstruction_carries_everything_but_the_head(data, tmp_path
     assert any(m.startswith("transfer: carried") for m in messages)
 
 
+def test_init_carry_encoder_leaves_the_decoder_and_head_new(data, tmp_path):
+    spec = spec_from_name(TINY)
+    pretrained = build_model(spec, out_channels=3)
+    save_checkpoint(
+        tmp_path / "pre" / "checkpoints" / "last", pretrained, spec=spec,
+        task="reconstruction", meta={"mean": [0.4] * 3, "std": [0.2] * 3},
+    )  # fmt: skip
+    config = tiny_config(data, tmp_path / "ft", init=str(tmp_path / "pre"), init_carry="encoder")
+    model, _, init = init_model(config, num_classes=3, log=lambda m: None)
+    source = pretrained.state_dict()
+    encoder = {name for name in source if name.startswith("encoder.")}
+    assert encoder and init["carried"] == len(encoder)
+    assert set(init["new"]) == set(source) - encoder  # decoder and head: fresh weights
+    for name, tensor in model.state_dict().items():
+        if name in encoder:
+            torch.testing.assert_close(tensor, source[name], msg=name)
+    decoder = next(n for n in source if n.startswith("decoder.") and n.endswith("weight"))
+    assert not torch.equal(model.state_dict()[decoder], source[decoder])
+    with pytest.raises(WeedsegError, match="--init-carry must be one of"):
+        tiny_config(data, tmp_path / "bad", init_carry="decoder")
+
+
 def test_held_out_share_when_there_is_no_val_split(tmp_path):
     info = write_colour_dataset(tmp_path / "d", {"train": [(32, 32)] * 10})
     config = FinetuneConfig(data=str(info.root), out=str(tmp_path / "r"), val_share=0.2)

@@ -19,6 +19,8 @@ from weedseg.defaults import (
 from weedseg.errors import WeedsegError
 from weedseg.tiling import SIZE_MULTIPLE
 
+INIT_CARRY = ("encoder+decoder", "encoder")  # what --init carries (FinetuneConfig.init_carry)
+
 
 @dataclass
 class FinetuneConfig:
@@ -31,6 +33,16 @@ class FinetuneConfig:
     init: str = field(
         default="none",
         metadata=flag("--init", help="pretraining run or checkpoint, or none (random init)"),
+    )
+    # what --init carries: every matching tensor but a reconstruction head (the official SMS
+    # code's choice), or the encoder only (the decoder starts from random weights)
+    init_carry: str = field(
+        default="encoder+decoder",
+        metadata=flag(
+            "--init-carry",
+            choices=INIT_CARRY,
+            help="what --init carries into the segmenter (default encoder+decoder)",
+        ),
     )
     # preset or arch:encoder; None: the init's, else defaults.DEFAULT_ARCH
     arch: str | None = field(
@@ -206,6 +218,7 @@ class FinetuneConfig:
         self.crop_ratio = tuple(float(v) for v in self.crop_ratio)
         self.crop_zoom = tuple(float(v) for v in self.crop_zoom)
         for name, allowed in (
+            ("init_carry", INIT_CARRY),
             ("loss", LOSSES),
             ("class_weights", CLASS_WEIGHTS),
             ("precision", PRECISIONS),

@@ -93,6 +93,9 @@ def init_model(
         head = class_head_prefixes(model)
         tensors = {k: v for k, v in tensors.items() if not k.startswith(head)}
         log(f"the source's reconstruction head ({', '.join(p + '*' for p in head)}) is not carried")
+    if config.init_carry == "encoder":
+        tensors = {k: v for k, v in tensors.items() if k.startswith("encoder.")}
+        log("--init-carry encoder: the decoder and head start from random weights")
     report = transfer_weights(model, tensors)
     log("transfer: " + report.summary())
     if not report.carried:
