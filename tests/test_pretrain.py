@@ -126,6 +126,28 @@ def test_difficulty_is_scored_at_the_runs_own_mask_ratio(tmp_path, mask_ratio):
     assert online.shares == [mask_ratio] * cfg.score_masks
 
 
+def test_paper_schedule_masks_are_fixed_by_the_cached_map_not_drawn():
+    from weedseg.pretrain.engine import choose_masks
+
+    cfg = PretrainConfig(images="i", out="o", steps=1, mask_ratio=0.5, **TINY)
+    grid = PatchGrid(64, 64, 16)  # 4 x 4 patches of 16 px
+    patches = torch.rand(2, 4, 4, generator=torch.Generator().manual_seed(0))  # per-patch map
+    pixels = patches.repeat_interleave(16, 1).repeat_interleave(16, 2)[:, None]  # [2, 1, 64, 64]
+    images, none = torch.rand(2, 3, 64, 64), torch.zeros(3)
+
+    def masks(share: float, seed: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        return choose_masks(cfg, grid, images, pixels, share, None, none, none, generator)[0]
+
+    hardest = patches.flatten(1) >= patches.flatten(1).topk(8, dim=1).values[:, -1:]  # 8 of 16
+    for seed in (0, 1, 2):  # the step's map alone fixes each crop's mask: no draw changes it
+        torch.testing.assert_close(masks(1.0, seed).flatten(1), hardest)
+    mixed = [masks(0.5, seed).flatten(1) for seed in (0, 1, 2)]  # 4 hardest, then 4 at random
+    top4 = patches.flatten(1) >= patches.flatten(1).topk(4, dim=1).values[:, -1:]
+    assert all(m[top4].all() and (m.sum(1) == 8).all() for m in mixed)
+    assert not all(torch.equal(mixed[0], m) for m in mixed[1:])
+
+
 def test_non_finite_loss_stops_with_a_clear_message():
     cfg = PretrainConfig(images="x", out="y", steps=1, loss="masked", size=32, patch=8)
     weight = torch.nn.Parameter(torch.ones(1))
