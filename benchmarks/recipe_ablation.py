@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from results_md import mean_std
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "recipe_ablation"
@@ -68,6 +69,13 @@ class Times:
     factor: float
 
 
+# The throwaway script's sampler: plain crops at zoom ~1 of the half-size photo (area share
+# 0.11-0.125), square, flips only.
+PLAIN_SAMPLER = {"crop_scale": (0.11, 0.125), "crop_ratio": (1.0, 1.0), "color_jitter": False}
+# The sampler the ablation chose, now FinetuneConfig's defaults: native-scale square crops at
+# zoom 1, flips only; the new-sampler-* factors change the model on top of it.
+NEW_SAMPLER = {"crop_zoom": (1.0, 1.0), "crop_ratio": (1.0, 1.0), "color_jitter": False}
+
 # One setting changed against the baseline (FinetuneConfig fields, Budget ones included).
 # Candidates of issue 17 not listed: how masks are resized for training (nearest, with no
 # option yet) and timm- vs tu- MobileNetV3 (segmentation-models-pytorch 0.6 has tu- only).
@@ -80,34 +88,26 @@ FACTORS: dict[str, dict] = {
     "aspect-1": {"crop_ratio": (1.0, 1.0)},  # no aspect jitter (default 3/4 to 4/3)
     "colour-jitter-off": {"color_jitter": False},  # CWFID photos have R == B
     # the throwaway script's sampler all at once: plain crops at zoom ~1, square, flips only
-    "plain-sampler": {"crop_scale": (0.11, 0.125), "crop_ratio": (1.0, 1.0), "color_jitter": False},
+    "plain-sampler": PLAIN_SAMPLER,
     # the two winners of the first pass together
     "recipe-v2": {
-        "crop_scale": (0.11, 0.125),
-        "crop_ratio": (1.0, 1.0),
-        "color_jitter": False,
+        **PLAIN_SAMPLER,
         "rare_share": 0.3,
     },
     "plain-sampler-fpn": {  # is the default FPN still behind the U-Net on the new sampler?
-        "crop_scale": (0.11, 0.125),
-        "crop_ratio": (1.0, 1.0),
-        "color_jitter": False,
+        **PLAIN_SAMPLER,
         "arch": "fpn-mobilenetv3",
     },
     # the default FPN at its own input scale (full size: its output is at 1/4 resolution) on
     # the new defaults' sampler (native-scale square crops, flips only): the default-model choice
     "new-sampler-fpn-scale-1": {
-        "crop_zoom": (1.0, 1.0),
-        "crop_ratio": (1.0, 1.0),
-        "color_jitter": False,
+        **NEW_SAMPLER,
         "arch": "fpn-mobilenetv3",
         "input_scale": 1.0,
     },
     # the same at twice the steps: about the U-Net's wall time at the baseline's steps
     "new-sampler-fpn-scale-1-steps-x2": {
-        "crop_zoom": (1.0, 1.0),
-        "crop_ratio": (1.0, 1.0),
-        "color_jitter": False,
+        **NEW_SAMPLER,
         "arch": "fpn-mobilenetv3",
         "input_scale": 1.0,
         "steps": Times(2),
@@ -116,25 +116,19 @@ FACTORS: dict[str, dict] = {
     # the default-model table on the new recipe (issue 17, step 4), run together on one machine
     # so that their wall times compare: the default U-Net at half scale on the new sampler, the
     # dense U-Net ResNet-18 in bf16 (its AMX speed-up), the narrow FPN at full scale
-    "new-sampler-unet": {"crop_zoom": (1.0, 1.0), "crop_ratio": (1.0, 1.0), "color_jitter": False},
+    "new-sampler-unet": NEW_SAMPLER,
     "new-sampler-unet-resnet18-bf16": {
-        "crop_zoom": (1.0, 1.0),
-        "crop_ratio": (1.0, 1.0),
-        "color_jitter": False,
+        **NEW_SAMPLER,
         "arch": "unet-resnet18",
         "precision": "bf16",
     },
     "new-sampler-fpn-lite-scale-1": {
-        "crop_zoom": (1.0, 1.0),
-        "crop_ratio": (1.0, 1.0),
-        "color_jitter": False,
+        **NEW_SAMPLER,
         "arch": "fpn-mobilenetv3-lite",
         "input_scale": 1.0,
     },
     "plain-sampler-steps-x4": {  # fine-tuning length on the new sampler
-        "crop_scale": (0.11, 0.125),
-        "crop_ratio": (1.0, 1.0),
-        "color_jitter": False,
+        **PLAIN_SAMPLER,
         "steps": Times(4),
         "val_every": 400,
     },
@@ -329,23 +323,12 @@ def summary(out: Path) -> str:
             if (r["fold"], r["seed"]) in baseline
         ]
         change = ", ".join(f"{k}={v}" for k, v in runs[0]["change"].items()) or "-"
-        cells = [factor, change, str(len(runs)), _mean_std([r["val_last"]["mIoU"] for r in runs])]
-        cells.append(_mean_std(deltas, signed=True) if deltas and factor != "baseline" else "-")
-        cells += [_mean_std([r["val_last"]["iou"][c] for r in runs]) for c in classes]
+        cells = [factor, change, str(len(runs)), mean_std([r["val_last"]["mIoU"] for r in runs])]
+        cells.append(mean_std(deltas, signed=True) if deltas and factor != "baseline" else "-")
+        cells += [mean_std([r["val_last"]["iou"][c] for r in runs]) for c in classes]
         cells.append(f"{statistics.mean(r['wall_s'] for r in runs):.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _mean_std(values: list[float | None], signed: bool = False) -> str:
-    """`mean +- sample std` (the mean alone for one value); n/a when no value is known."""
-    known = [v for v in values if v is not None]
-    if not known:
-        return "n/a"
-    form = "+.4f" if signed else ".4f"
-    if len(known) < 2:
-        return format(known[0], form)
-    return f"{format(statistics.mean(known), form)} +- {statistics.stdev(known):.4f}"
 
 
 def main(argv: list[str] | None = None) -> int:

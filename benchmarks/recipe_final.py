@@ -28,6 +28,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from results_md import mean_std
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "recipe_final"
 
@@ -112,15 +114,11 @@ def summary(out: Path = OUT) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         if len(runs) > 1:
             cells = [f"**{name}**", split, f"{len(runs)} (mean +- std)", ""]
-            cells += [_mean_std([r["mIoU"] for r in runs])]
-            cells += [_mean_std([r["mIoU_present"] for r in runs])]
-            cells += [_mean_std([r["iou"][c] for r in runs]) for c in classes]
+            cells += [mean_std([r["mIoU"] for r in runs])]
+            cells += [mean_std([r["mIoU_present"] for r in runs])]
+            cells += [mean_std([r["iou"][c] for r in runs]) for c in classes]
             lines.append("| " + " | ".join(cells + ["", ""]) + " |")
     return "\n".join(lines)
-
-
-def _mean_std(values: list[float]) -> str:
-    return f"{statistics.mean(values):.4f} +- {statistics.stdev(values):.4f}"
 
 
 def main() -> None:

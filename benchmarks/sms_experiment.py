@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
+from results_md import mean_std
 
 from weedseg.defaults import DEFAULT_ARCH, DEFAULT_INPUT_SCALE
 
@@ -393,13 +394,6 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _mean_std(values: list[float | None]) -> str:
-    known = [v for v in values if v is not None]
-    if len(known) < 2:
-        return _number(known[0] if known else None)
-    return f"{statistics.mean(known):.4f} +- {statistics.stdev(known):.4f}"
-
-
 def summary(exp: Experiment) -> str:
     """Markdown: per run, then mean +- std (sample std over seeds) per arm/arch/labels/budget."""
     rows = load_results(exp)
@@ -451,9 +445,9 @@ def summary(exp: Experiment) -> str:
         columns = zip(*(iou_columns(r) for r in group), strict=True)  # seeds per column
         lines.append(
             f"| {arm} | {recipe or '-'} | {arch} | {labels} | {steps} | {len(group)} "
-            f"| {_mean_std([r['test']['mIoU'] for r in group])} | "
-            + " | ".join(_mean_std(list(values)) for values in columns)
-            + f" | {_mean_std([r['val_best_miou'] for r in group])} |"
+            f"| {mean_std([r['test']['mIoU'] for r in group])} | "
+            + " | ".join(mean_std(list(values)) for values in columns)
+            + f" | {mean_std([r['val_best_miou'] for r in group])} |"
         )
     return "\n".join(lines)
 

@@ -25,7 +25,10 @@ def shared_dataset(name: str) -> Path:
 
 
 def load_benchmark(name: str) -> ModuleType:
-    """A script of benchmarks/ (not a package) imported as a module named after it."""
+    """A script of benchmarks/ (not a package) imported as a module named after it, with its
+    folder on sys.path as when it runs (the scripts share benchmarks/results_md.py)."""
+    if str(REPO_ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
     spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # its dataclasses look their module up

@@ -60,6 +60,12 @@ def native_crop_scale(
     return low, high
 
 
+def remaining_scale(input_scale: float, cache: PhotoCache | None) -> float:
+    """The zoom native-scale crops still need to show photos at `input_scale`: cached photos are
+    already `cache.scale` x their size."""
+    return input_scale / cache.scale if cache else input_scale
+
+
 class NativeResizedCrop:
     """RandomResizedCrop with the area-share range chosen per photo by `native_crop_scale`."""
 
@@ -244,8 +250,7 @@ class UnlabeledImages(torch.utils.data.Dataset):
             raise WeedsegError("UnlabeledImages: no image files given")
         self.aux = aux
         self.skipper = CorruptSkipper(len(self.files), seed)
-        # cached photos are already `cache.scale` x their size: crops zoom by what remains
-        crop_input_scale = input_scale / cache.scale if cache else input_scale
+        crop_input_scale = remaining_scale(input_scale, cache)
         self.geometry = SegmentationPresetTrain(
             size, scale, hflip, vflip, jitter=False, input_scale=crop_input_scale
         )
@@ -316,8 +321,7 @@ class LabeledDataset(torch.utils.data.Dataset):
     ):
         self.info = info
         self.cache = cache
-        # cached photos are already `cache.scale` x their size: crops zoom by what remains
-        crop_input_scale = input_scale / cache.scale if cache else input_scale
+        crop_input_scale = remaining_scale(input_scale, cache)
         self.stems = info.split(split) if isinstance(split, str) else list(split)
         if not self.stems:
             raise WeedsegError(f"{info.root}: split {split!r} has no samples")
