@@ -145,6 +145,19 @@ FACTORS: dict[str, dict] = {
     "input-scale-1": {"input_scale": 1.0},
     "arch-fpn": {"arch": "fpn-mobilenetv3"},
 }
+# The adopted recipe (the defaults: new-sampler-unet) with one more setting changed; these are
+# compared with new-sampler-unet on the same folds and seeds, not with the old baseline.
+ADOPTED = "new-sampler-unet"
+ON_ADOPTED: dict[str, dict] = {
+    "adopted-class-weights-none": {"class_weights": "none"},  # default: 1/sqrt(frequency)
+    "adopted-loss-jaccard": {"loss": "jaccard"},  # the official SMS code's fine-tuning loss
+    "adopted-lr-3e-3": {"lr": 3e-3},  # default 1e-3
+    "adopted-lr-3e-4": {"lr": 3e-4},
+    "adopted-aspect-jitter": {"crop_ratio": (3 / 4, 4 / 3)},  # aspect jitter alone, back on
+    "adopted-warmup-0": {"warmup": 0},  # default: 50 warm-up steps
+    "adopted-warmup-200": {"warmup": 200},
+}
+FACTORS |= {name: NEW_SAMPLER | change for name, change in ON_ADOPTED.items()}
 
 
 # Evaluation-only factors: (the factor whose runs are scored, `weedseg evaluate` settings): that
@@ -154,8 +167,16 @@ EVALUATION_FACTORS: dict[str, tuple[str, dict]] = {
     # flip test-time augmentation (3x inference time), on the old and on the new sampler's models
     "tta-flip": ("baseline", {"tta": "flip"}),
     "plain-sampler-tta-flip": ("plain-sampler", {"tta": "flip"}),
+    "adopted-tta-flip": (ADOPTED, {"tta": "flip"}),
 }
 ALL_FACTORS = [*FACTORS, *EVALUATION_FACTORS]
+
+
+def reference(factor: str) -> str:
+    """The factor whose runs `factor` is compared with (paired by fold and seed)."""
+    if factor in ON_ADOPTED or factor == "adopted-tta-flip":
+        return ADOPTED
+    return "baseline"
 
 
 def factor_change(budget: Budget, factor: str) -> dict:
@@ -302,13 +323,14 @@ def run_all(args, budget: Budget, factors: list[str], folds: list[int], seeds: l
 
 def summary(out: Path) -> str:
     """Markdown: per factor, mean val scores at the last step over folds and seeds, the paired
-    mIoU difference from the baseline on the same (fold, seed), and the mean wall time."""
+    mIoU difference from its reference (the baseline, or the adopted recipe for the adopted-*
+    factors) on the same (fold, seed), and the mean wall time."""
     rows = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
     if not rows:
         return f"No results yet in {out}."
     classes = [c for c in rows[0]["val_last"]["iou"] if c != "soil"]
-    baseline = {(r["fold"], r["seed"]): r for r in rows if r["factor"] == "baseline"}
-    head = ["factor", "change", "runs", "val mIoU", "d mIoU vs baseline (paired)"]
+    by_run = {(r["factor"], r["fold"], r["seed"]): r for r in rows}
+    head = ["factor", "change", "runs", "val mIoU", "vs", "d mIoU vs it (paired)"]
     head += [f"{c} IoU" for c in classes] + ["wall s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     groups: dict[str, list[dict]] = {}
@@ -317,14 +339,14 @@ def summary(out: Path) -> str:
     order = [f for f in ALL_FACTORS if f in groups] + sorted(set(groups) - set(ALL_FACTORS))
     for factor in order:
         runs = groups[factor]
-        deltas = [
-            r["val_last"]["mIoU"] - baseline[(r["fold"], r["seed"])]["val_last"]["mIoU"]
-            for r in runs
-            if (r["fold"], r["seed"]) in baseline
-        ]
-        change = ", ".join(f"{k}={v}" for k, v in runs[0]["change"].items()) or "-"
+        versus = reference(factor)
+        pairs = [(r, by_run.get((versus, r["fold"], r["seed"]))) for r in runs]
+        deltas = [r["val_last"]["mIoU"] - ref["val_last"]["mIoU"] for r, ref in pairs if ref]
+        own = ON_ADOPTED.get(factor, runs[0]["change"])  # what it changes against `versus`
+        change = ", ".join(f"{k}={v}" for k, v in own.items()) or "-"
         cells = [factor, change, str(len(runs)), mean_std([r["val_last"]["mIoU"] for r in runs])]
-        cells.append(mean_std(deltas, signed=True) if deltas and factor != "baseline" else "-")
+        compared = deltas and factor != versus
+        cells += [versus if compared else "-", mean_std(deltas, signed=True) if compared else "-"]
         cells += [mean_std([r["val_last"]["iou"][c] for r in runs]) for c in classes]
         cells.append(f"{statistics.mean(r['wall_s'] for r in runs):.0f}")
         lines.append("| " + " | ".join(cells) + " |")

@@ -39,6 +39,7 @@ def test_tiny_ablation_writes_one_result_per_run_resumes_and_summarises(tmp_path
     budget += "val_every: 2, val_tile: 128, workers: 0}"
     args = ["--data", str(info.root), "--work", str(tmp_path / "work"), "--out", str(results)]
     factors = ("baseline", "loss-lovasz", "steps-x2", "tta-flip")
+    factors += ("new-sampler-unet", "adopted-lr-3e-4")  # the adopted recipe and one change on it
     args += ["--factors", ",".join(factors), "--folds", "1", "--seeds", "0,1"]
     args += ["--budget", budget]
     assert ablation.main(args) == 0
@@ -61,9 +62,14 @@ def test_tiny_ablation_writes_one_result_per_run_resumes_and_summarises(tmp_path
     capsys.readouterr()
     assert ablation.main(args) == 0  # everything is done: nothing runs again
     printed = capsys.readouterr().out
-    assert printed.count("[skip]") == 8
+    assert printed.count("[skip]") == 12
     table = [line for line in printed.splitlines() if line.startswith("| ")]
-    assert table[0].startswith("| factor | change | runs | val mIoU | d mIoU vs baseline")
+    assert table[0].startswith("| factor | change | runs | val mIoU | vs | d mIoU vs it")
     rows = {line.split(" | ")[0].strip("| "): line for line in table[1:]}
     assert set(rows) == set(factors)
     assert " | 2 | " in rows["loss-lovasz"] and "loss=lovasz" in rows["loss-lovasz"]
+    assert " | baseline | " in rows["loss-lovasz"]
+    adopted = rows["adopted-lr-3e-4"]  # compared with the adopted recipe, its one change shown
+    assert " | new-sampler-unet | " in adopted and "| lr=0.0003 |" in adopted
+    record = json.loads((results / "adopted-lr-3e-4-fold1-s0.json").read_text())
+    assert record["config"]["crop_zoom"] == [1.0, 1.0] and record["config"]["lr"] == 3e-4
