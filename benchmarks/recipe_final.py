@@ -40,7 +40,8 @@ def run_one(args, seed: int) -> None:
     model = ["--arch", args.arch, "--input-scale", str(args.input_scale)]
     train = [sys.executable, "-m", "weedseg", "finetune", "--data", str(args.data)]
     train += ["--out", str(run), "--init", "none", *model, "--size", str(args.size)]
-    train += ["--steps", str(args.steps), "--final", "--seed", str(seed), "--precision", "fp32"]
+    train += ["--steps", str(args.steps), "--final", "--seed", str(seed)]
+    train += ["--precision", args.precision]
     if args.cache_dir:
         train += ["--cache-dir", str(args.cache_dir)]
     for split in args.splits:
@@ -134,6 +135,9 @@ def main() -> None:
     run.add_argument("--input-scale", type=float, default=0.5)
     run.add_argument("--size", type=int, default=192)
     run.add_argument("--steps", type=int, default=2000)
+    run.add_argument(
+        "--precision", default="fp32", choices=("fp32", "bf16"), help="pinned training precision"
+    )
     run.add_argument("--cache-dir", type=Path, help="a photo cache shared between runs")
     run.add_argument("--machine", default="", help="the machine, for the record")
     sub.add_parser("summary", help="print the tables")

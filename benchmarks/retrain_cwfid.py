@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -123,6 +122,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    from weedseg.bench.machine import cpu_model
     from weedseg.retrain.base_model import resolve_base
     from weedseg.retrain.config import RetrainConfig
     from weedseg.retrain.scoring import Segmenter
@@ -163,7 +163,7 @@ def main() -> None:
         )
     }
     summary = {
-        "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, device {args.device}",
+        "machine": f"{os.cpu_count()}-core {cpu_model()}, device {args.device}",
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "base": str(base),
         "base_training_s": round(base_seconds, 1) if not args.base else None,
