@@ -156,8 +156,14 @@ ON_ADOPTED: dict[str, dict] = {
     "adopted-aspect-jitter": {"crop_ratio": (3 / 4, 4 / 3)},  # aspect jitter alone, back on
     "adopted-warmup-0": {"warmup": 0},  # default: 50 warm-up steps
     "adopted-warmup-200": {"warmup": 200},
+    "adopted-steps-x4": {"steps": Times(4), "val_every": 400},  # the final recipe's length
 }
-FACTORS |= {name: NEW_SAMPLER | change for name, change in ON_ADOPTED.items()}
+# A winner at the ablation's 500 steps, again at the final recipe's length (2,000 steps):
+# compared with adopted-steps-x4
+AT_FINAL_LENGTH: dict[str, dict] = {
+    "adopted-lr-3e-3-steps-x4": {"lr": 3e-3, "steps": Times(4), "val_every": 400},
+}
+FACTORS |= {name: NEW_SAMPLER | change for name, change in (ON_ADOPTED | AT_FINAL_LENGTH).items()}
 
 
 # Evaluation-only factors: (the factor whose runs are scored, `weedseg evaluate` settings): that
@@ -172,11 +178,17 @@ EVALUATION_FACTORS: dict[str, tuple[str, dict]] = {
 ALL_FACTORS = [*FACTORS, *EVALUATION_FACTORS]
 
 
+# What a factor is compared with (paired by fold and seed), when not the baseline
+COMPARED_WITH: dict[str, str] = (
+    {name: ADOPTED for name in ON_ADOPTED}
+    | {name: "adopted-steps-x4" for name in AT_FINAL_LENGTH}
+    | {"adopted-tta-flip": ADOPTED}
+)
+
+
 def reference(factor: str) -> str:
     """The factor whose runs `factor` is compared with (paired by fold and seed)."""
-    if factor in ON_ADOPTED or factor == "adopted-tta-flip":
-        return ADOPTED
-    return "baseline"
+    return COMPARED_WITH.get(factor, "baseline")
 
 
 def factor_change(budget: Budget, factor: str) -> dict:
@@ -342,7 +354,9 @@ def summary(out: Path) -> str:
         versus = reference(factor)
         pairs = [(r, by_run.get((versus, r["fold"], r["seed"]))) for r in runs]
         deltas = [r["val_last"]["mIoU"] - ref["val_last"]["mIoU"] for r, ref in pairs if ref]
-        own = ON_ADOPTED.get(factor, runs[0]["change"])  # what it changes against `versus`
+        # the settings it changes against `versus` (all of them when that has not run)
+        theirs = groups[versus][0]["change"] if versus in groups and versus != factor else {}
+        own = {k: v for k, v in runs[0]["change"].items() if theirs.get(k) != v}
         change = ", ".join(f"{k}={v}" for k, v in own.items()) or "-"
         cells = [factor, change, str(len(runs)), mean_std([r["val_last"]["mIoU"] for r in runs])]
         compared = deltas and factor != versus
