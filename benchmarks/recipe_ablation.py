@@ -333,6 +333,13 @@ def run_all(args, budget: Budget, factors: list[str], folds: list[int], seeds: l
                 print(f"[done] {target.name}: val mIoU {record['val_last']['mIoU']:.4f}")
 
 
+def _short(value):
+    """A setting as the table shows it: floats to 4 significant digits (4/3 -> 1.333)."""
+    if isinstance(value, list | tuple):
+        return [_short(v) for v in value]
+    return float(f"{value:.4g}") if isinstance(value, float) else value
+
+
 def summary(out: Path) -> str:
     """Markdown: per factor, mean val scores at the last step over folds and seeds, the paired
     mIoU difference from its reference (the baseline, or the adopted recipe for the adopted-*
@@ -357,7 +364,7 @@ def summary(out: Path) -> str:
         # the settings it changes against `versus` (all of them when that has not run)
         theirs = groups[versus][0]["change"] if versus in groups and versus != factor else {}
         own = {k: v for k, v in runs[0]["change"].items() if theirs.get(k) != v}
-        change = ", ".join(f"{k}={v}" for k, v in own.items()) or "-"
+        change = ", ".join(f"{k}={_short(v)}" for k, v in own.items()) or "-"
         cells = [factor, change, str(len(runs)), mean_std([r["val_last"]["mIoU"] for r in runs])]
         compared = deltas and factor != versus
         cells += [versus if compared else "-", mean_std(deltas, signed=True) if compared else "-"]
