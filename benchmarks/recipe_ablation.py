@@ -2,9 +2,10 @@
 
 The CWFID train photos are split into 4 folds (fixed seed). Every run fine-tunes on 3 folds and
 validates on the 4th, the dataset it sees holding those two splits only: no run reads a test
-photo. Each factor changes one setting of the baseline recipe and runs on every fold with 2
-seeds; the table compares the validation scores at the last step (no checkpoint is picked on
-the photos it is scored on), with each factor's paired difference from the baseline.
+photo. Each factor changes one setting of a reference recipe (the old baseline, or for the
+adopted-* factors the adopted one, new-sampler-unet) and runs on every fold with 2 seeds; the
+table compares the validation scores at the last step (no checkpoint is picked on the photos it
+is scored on), with each factor's paired difference from its reference.
 Evaluation-only factors (flip test-time augmentation) score another factor's runs again instead
 of training.
 
